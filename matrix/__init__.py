@@ -1,0 +1,12 @@
+"""stackmatrix: a multi-region test matrix and chaos suite for CDK for Terraform stacks.
+
+The package is the engine; its modules, in the order data flows through them:
+
+* `cells`    profiles (matrix/profiles.toml) -> validated cells, overrides, sharding
+* `synth`    cells -> one synth process -> build/synth/<cell>/cdk.tf.json, cached by content hash
+* `check`    synth policy rules (suites/synth/policies.py) over any cdk.tf.json
+* `__main__` the command line (`python -m matrix ...`)
+
+This module must stay importable with the standard library alone: noxfile.py imports
+`matrix.devenv` before any dependency is installed.
+"""

@@ -1,0 +1,155 @@
+"""The command line: `python -m matrix <command>` (also installed as `stackmatrix`).
+
+Each command parses its flags here and calls the module that does the work; exit codes are
+0 (all good), 1 (something ran and failed or found violations), 2 (bad input, nothing run).
+Bad input is any `UsageError`: its message names the value, where it came from and what is allowed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from matrix.errors import StackmatrixError, UsageError
+
+
+def _cell_selection(p: argparse.ArgumentParser, default_profile: str | None = "dev") -> None:
+    p.add_argument("--profile", default=default_profile, help="profile name (matrix/profiles.toml)")
+    p.add_argument("--profiles", metavar="FILE", help="profile file (default matrix/profiles.toml, "
+                   "or $STACKMATRIX_PROFILES)")
+    p.add_argument("--region", action="append", metavar="REGION", help="override the regions (repeat)")
+    p.add_argument("--suffix", action="append", metavar="SUFFIX", help="override the suffixes (repeat)")
+    p.add_argument("--fault", action="append", metavar="NAME",
+                   help="override the fault scenarios (repeat; 'none' for no fault)")
+    p.add_argument("--target", help="moto | localstack | aws")
+    p.add_argument("--engine", help="embedded | terraform")
+    p.add_argument("--shard", metavar="I/N", help="run only slice I of N (deterministic)")
+
+
+def select_cells(args: argparse.Namespace):
+    from matrix.cells import check_global_names, expand, shard
+
+    cells = expand(
+        args.profile, regions=args.region, suffixes=args.suffix, faults=args.fault,
+        target=args.target, engine=args.engine, profiles_file=args.profiles,
+    )
+    check_global_names(cells)
+    return shard(cells, args.shard)
+
+
+def _progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+def cmd_cells(args: argparse.Namespace) -> int:
+    cells = select_cells(args)
+    rows = [c.to_dict() for c in cells]
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    elif args.format == "github":
+        include = [{**r, "cell": r["id"], "fault": r["fault"] or "none"} for r in rows]
+        print(json.dumps({"include": include}, separators=(",", ":")))
+    else:
+        print(f"{'cell':<36} {'region':<16} {'suffix':<10} {'fault':<22} {'target':<11} engine")
+        for r in rows:
+            print(f"{r['id']:<36} {r['region']:<16} {r['suffix']:<10} {r['fault'] or '-':<22} "
+                  f"{r['target']:<11} {r['engine']}")
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from matrix.synth import synthesize
+
+    cells = select_cells(args)
+    result = synthesize(cells, flavor=args.cdk, force=args.force, progress=_progress)
+    for cell in cells:
+        state = "synthesized" if cell.id in result.synthesized else "cached"
+        print(f"{result.path(cell.id)}  ({state})")
+    _progress(f"synth: {len(result.synthesized)} synthesized, {len(result.cached)} from cache, "
+              f"{result.seconds:.2f} s")
+    if args.check:
+        from matrix.suites import run_synth_suite
+
+        code = run_synth_suite(cells)
+        if code != 0:
+            _progress("synth suite: policy violations above (rule, resource, fix); nothing was deployed")
+            return 1
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from matrix.check import check_files
+
+    violations, summary = check_files(
+        [Path(f) for f in args.files], project=Path(args.project) if args.project else None,
+        region=args.region, suffix=args.suffix,
+    )
+    for v in violations:
+        print(v.line())
+    _progress(summary)
+    return 1 if violations else 0
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m matrix",
+        description="stackmatrix: deploy a CDKTF stack over regions x suffixes x faults, test it, "
+        "tear it down, report.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("cells", help="list the cells of a profile")
+    _cell_selection(p)
+    p.add_argument("--format", choices=["table", "json", "github"], default="table")
+    p.set_defaults(func=cmd_cells)
+
+    p = sub.add_parser("synth", help="synthesize every cell to build/synth/<cell>/cdk.tf.json")
+    _cell_selection(p)
+    p.add_argument("--force", action="store_true", help="ignore the synth cache")
+    p.add_argument("--cdk", choices=["cdktf", "cdktn"], help="CDK flavor (default $STACKMATRIX_CDK or cdktf)")
+    p.add_argument("--check", action="store_true", help="then run the synth policy suite (pytest)")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("check", help="run the synth policy rules on cdk.tf.json files")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--project", metavar="DIR", help="folder holding cdktf.json (default: searched upward)")
+    p.add_argument("--region", help="the cells' region (default: the provider's)")
+    p.add_argument("--suffix", help="the cells' environment suffix (default: the EnvironmentSuffix tag)")
+    p.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except StackmatrixError as exc:
+        print(f"failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug of ours: say so plainly, keep the trace out of the way
+        from matrix.paths import build_dir
+
+        log = build_dir() / "logs" / "crash.txt"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(traceback.format_exc())
+        print(f"internal error: {type(exc).__name__}: {exc} (traceback in {log})", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""nox sessions: thin wrappers over `python -m matrix ...` and pytest, in one shared environment.
+
+Every session runs with `python=False` in `.nox/shared`, which matrix/devenv.py creates and updates
+only when pyproject.toml changes: a second `nox -s synth` installs nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nox
+
+sys.path.insert(0, str(Path(__file__).parent))
+from matrix import devenv
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.default_venv_backend = "none"
+NIGHTLY_REGIONS, NIGHTLY_SUFFIXES = devenv.nightly_axes()
+
+
+def _env(session: nox.Session, node: bool = False) -> devenv.Env:
+    env = devenv.ensure(log=session.log)
+    if node:
+        devenv.ensure_node(log=session.log)
+    return env
+
+
+def _matrix(session: nox.Session, env: devenv.Env, *args: str) -> None:
+    session.run(env.python, "-m", "matrix", *args, env=env.env(), external=True)
+
+
+@nox.session(python=False)
+def tests(session: nox.Session) -> None:
+    """The project's own tests (unit and end-to-end on the emulators)."""
+    env = _env(session, node=True)
+    session.run(env.python, "-m", "pytest", *(session.posargs or ["tests"]), env=env.env(), external=True)
+
+
+@nox.session(python=False)
+def lint(session: nox.Session) -> None:
+    """ruff over the whole project."""
+    env = _env(session)
+    session.run(env.python, "-m", "ruff", "check", ".", *session.posargs, env=env.env(), external=True)
+
+
+@nox.session(python=False)
+def synth(session: nox.Session) -> None:
+    """Synthesize the cells of a profile (default nightly) and run the synth policy suite."""
+    env = _env(session)
+    _matrix(session, env, "synth", "--check", *(session.posargs or ["--profile", "nightly"]))
+
+
+@nox.session(python=False)
+@nox.parametrize("suffix", NIGHTLY_SUFFIXES)
+@nox.parametrize("region", NIGHTLY_REGIONS)
+def cell(session: nox.Session, region: str, suffix: str) -> None:
+    """One nightly cell, end to end."""
+    env = _env(session)
+    _matrix(session, env, "synth", "--check", "--profile", "nightly", "--region", region,
+            "--suffix", suffix, *session.posargs)
+
+
+@nox.session(python=False)
+def matrix(session: nox.Session) -> None:
+    """The main job: the dev profile (or the one given after --), synth and synth suite."""
+    env = _env(session)
+    _matrix(session, env, "synth", "--check", *(session.posargs or ["--profile", "dev"]))
+
+
+@nox.session(python=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks printing side-by-side ratios: `nox -s bench -- synth`."""
+    env = _env(session)
+    session.run(env.python, "-m", "matrix.bench", *(session.posargs or ["synth"]), env=env.env(),
+                external=True)
