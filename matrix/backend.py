@@ -1,0 +1,374 @@
+"""The S3 state backend exactly as terraform uses it: state object, lock file, DynamoDB lock, digest.
+
+Terraform 1.11's S3 backend (observed against the emulator, see tests/test_terraform_interop.py):
+* state: PutObject `<key>` (ServerSideEncryption=AES256 when `encrypt`), JSON state v4;
+* `use_lockfile`: PutObject `<key>.tflock` with `If-None-Match: *`, body = lock info JSON;
+  unlock = GetObject (check the ID) + DeleteObject;
+* `dynamodb_table`: PutItem {LockID: "<bucket>/<key>", Info: lock info JSON} with
+  `attribute_not_exists(LockID)`; after each state write PutItem {LockID: "<bucket>/<key>-md5",
+  Digest: md5 hex}, which readers compare with the state they fetched.
+Lock info keys are terraform's: ID, Operation, Info, Who, Version, Created, Path. So terraform
+respects our locks, we respect terraform's, and `terraform force-unlock` works on ours.
+
+`StateBackend` also keeps a local copy of the state under build/state/<cell>/ after every change
+(atomic rename) and, when the bucket cannot be written, an `errored.tfstate` next to it, as
+terraform does; `read()` prefers whichever copy is newer (same lineage, higher serial).
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from matrix.clients import ClientFactory
+from matrix.engines.embedded.config import Backend
+from matrix.engines.embedded.state import TERRAFORM_VERSION, State, StateError
+from matrix.errors import StackmatrixError
+
+
+class MissingStateBucket(StackmatrixError):
+    def __init__(self, bucket: str, region: str) -> None:
+        super().__init__(
+            f"state bucket {bucket!r} does not exist in {region} (NoSuchBucket): nothing was created. "
+            f"Create it (versioning, encryption, public access block), or run again with --bootstrap-backend "
+            "to let stackmatrix create it")
+        self.bucket, self.region = bucket, region
+
+
+class MissingLockTable(StackmatrixError):
+    def __init__(self, table: str, region: str) -> None:
+        super().__init__(
+            f"DynamoDB lock table {table!r} does not exist in {region} (ResourceNotFoundException): state "
+            "locking is misconfigured. Create it with hash key LockID (type S), use S3 native locking "
+            "(use_lockfile = true) instead, or run with --bootstrap-backend")
+        self.table, self.region = table, region
+
+
+class LockHeld(StackmatrixError):
+    def __init__(self, info: dict[str, Any], waited: float) -> None:
+        who, lid = info.get("Who", "?"), info.get("ID", "?")
+        super().__init__(
+            f"Error acquiring the state lock: lock held by {who} (ID {lid}, operation {info.get('Operation', '?')}, "
+            f"created {info.get('Created', '?')}, path {info.get('Path', '?')}); waited {waited:.0f} s. "
+            f"If that run is gone, release it with: python -m matrix force-unlock {lid} --cell <cell>")
+        self.info = info
+
+
+class StateWriteFailed(StackmatrixError):
+    """The state could not be written to the bucket; a local copy was kept."""
+
+
+class StateConflict(StackmatrixError):
+    """Remote and local state belong to different deployments (lineages)."""
+
+
+@dataclass
+class LockInfo:
+    ID: str
+    Operation: str
+    Info: str
+    Who: str
+    Version: str
+    Created: str
+    Path: str
+
+    @classmethod
+    def new(cls, operation: str, path: str, details: dict[str, Any]) -> LockInfo:
+        return cls(
+            ID=str(uuid.uuid4()), Operation=operation, Info=json.dumps(details, sort_keys=True),
+            Who=f"{getpass.getuser()}@{socket.gethostname()}", Version=TERRAFORM_VERSION,
+            Created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), Path=path,
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+def _code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+def _status(exc: ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class StateBackend:
+    def __init__(self, clients: ClientFactory, config: Backend, local_dir: Path) -> None:
+        self.clients = clients
+        self.config = config
+        self.local_dir = Path(local_dir)
+        self.local_path = self.local_dir / "terraform.tfstate"
+        self.errored_path = self.local_dir / "errored.tfstate"
+        self._write_lock = threading.Lock()
+
+    @property
+    def s3(self) -> Any:
+        return self.clients.client("s3", self.config.region)
+
+    @property
+    def ddb(self) -> Any:
+        return self.clients.client("dynamodb", self.config.region)
+
+    # -- existence and bootstrap ---------------------------------------------------------------
+    def bucket_exists(self) -> bool:
+        try:
+            self.s3.head_bucket(Bucket=self.config.bucket)
+            return True
+        except ClientError as exc:
+            if _code(exc) in ("404", "NoSuchBucket", "NotFound") or _status(exc) == 404:
+                return False
+            raise
+
+    def table_exists(self) -> bool:
+        try:
+            self.ddb.describe_table(TableName=self.config.dynamodb_table)
+            return True
+        except ClientError as exc:
+            if _code(exc) == "ResourceNotFoundException":
+                return False
+            raise
+
+    def check(self, bootstrap: bool = False) -> list[str]:
+        """Raise MissingStateBucket/MissingLockTable, or create them with `bootstrap`. Returns actions."""
+        done = []
+        if not self.bucket_exists():
+            if not bootstrap:
+                raise MissingStateBucket(self.config.bucket, self.config.region)
+            self.create_bucket()
+            done.append(f"created state bucket {self.config.bucket}")
+        if self.config.dynamodb_table and not self.table_exists():
+            if not bootstrap:
+                raise MissingLockTable(self.config.dynamodb_table, self.config.region)
+            self.create_table()
+            done.append(f"created lock table {self.config.dynamodb_table}")
+        return done
+
+    def create_bucket(self) -> None:
+        s3, bucket = self.s3, self.config.bucket
+        kw: dict[str, Any] = {"Bucket": bucket}
+        if self.config.region != "us-east-1":
+            kw["CreateBucketConfiguration"] = {"LocationConstraint": self.config.region}
+        try:
+            s3.create_bucket(**kw)
+        except ClientError as exc:
+            if _code(exc) != "BucketAlreadyOwnedByYou":
+                raise
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+        s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True})
+
+    def create_table(self) -> None:
+        try:
+            self.ddb.create_table(
+                TableName=self.config.dynamodb_table, BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}])
+        except ClientError as exc:
+            if _code(exc) != "ResourceInUseException":
+                raise
+        self.ddb.get_waiter("table_exists").wait(TableName=self.config.dynamodb_table,
+                                                 WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+    # -- state ---------------------------------------------------------------------------------
+    def read_remote(self) -> State | None:
+        try:
+            body = self.s3.get_object(Bucket=self.config.bucket, Key=self.config.key)["Body"].read()
+        except ClientError as exc:
+            if _code(exc) in ("NoSuchKey", "404"):
+                return None
+            if _code(exc) == "NoSuchBucket":
+                raise MissingStateBucket(self.config.bucket, self.config.region) from exc
+            raise
+        if not body:
+            return None
+        if self.config.dynamodb_table:
+            self._verify_digest(body)
+        return State.from_json(body, f"s3://{self.config.bucket}/{self.config.key}")
+
+    def _verify_digest(self, body: bytes) -> None:
+        item = self.ddb.get_item(TableName=self.config.dynamodb_table, ConsistentRead=True,
+                                 Key={"LockID": {"S": f"{self.config.lock_path}-md5"}}).get("Item")
+        want = (item or {}).get("Digest", {}).get("S")
+        if want and want != hashlib.md5(body).hexdigest():  # noqa: S324 - terraform's own checksum
+            raise StateConflict(
+                f"state data in S3 does not have the expected content: the checksum in "
+                f"{self.config.dynamodb_table} ({want}) does not match s3://{self.config.bucket}/{self.config.key}; "
+                "another writer may be mid-update. Retry, or fix the digest item if the state is known good")
+
+    def read_local(self) -> State | None:
+        for path in (self.errored_path, self.local_path):
+            if path.is_file():
+                try:
+                    return State.from_json(path.read_text(), str(path))
+                except StateError:
+                    continue
+        return None
+
+    def read(self) -> tuple[State, str]:
+        """The newest state among bucket and local copies: (state, where it came from)."""
+        remote = self.read_remote()
+        local = self.read_local()
+        if remote and local and remote.lineage != local.lineage:
+            if local.is_empty():
+                return remote, "bucket"
+            if remote.is_empty():
+                return local, "local copy"
+            raise StateConflict(
+                f"the state in s3://{self.config.bucket}/{self.config.key} (lineage {remote.lineage}) and the "
+                f"local copy {self.local_path} (lineage {local.lineage}) belong to different deployments; "
+                "move the local copy away if the bucket is right")
+        if local and (remote is None or local.serial > remote.serial):
+            return local, "local copy (newer than the bucket)"
+        if remote:
+            return remote, "bucket"
+        return State(), "new"
+
+    def write_local(self, snapshot: str) -> None:
+        with self._write_lock:
+            write_atomic(self.local_path, snapshot)
+
+    def write_remote(self, snapshot: str) -> None:
+        body = snapshot.encode()
+        kw: dict[str, Any] = {"Bucket": self.config.bucket, "Key": self.config.key, "Body": body,
+                              "ContentType": "application/json"}
+        if self.config.encrypt:
+            kw["ServerSideEncryption"] = "AES256"
+        self.s3.put_object(**kw)
+        if self.config.dynamodb_table:
+            self.ddb.put_item(TableName=self.config.dynamodb_table, Item={
+                "LockID": {"S": f"{self.config.lock_path}-md5"},
+                "Digest": {"S": hashlib.md5(body).hexdigest()}})  # noqa: S324
+
+    def keep_errored(self, snapshot: str) -> Path:
+        write_atomic(self.errored_path, snapshot)
+        return self.errored_path
+
+    def clear_errored(self) -> None:
+        self.errored_path.unlink(missing_ok=True)
+
+    # -- locks ---------------------------------------------------------------------------------
+    @property
+    def lockfile_key(self) -> str:
+        return f"{self.config.key}.tflock"
+
+    def current_lock(self) -> dict[str, Any] | None:
+        if self.config.use_lockfile:
+            try:
+                body = self.s3.get_object(Bucket=self.config.bucket, Key=self.lockfile_key)["Body"].read()
+                return json.loads(body)
+            except ClientError as exc:
+                if _code(exc) not in ("NoSuchKey", "404"):
+                    raise
+            except ValueError:
+                return {"ID": "?", "Who": "unreadable lock file"}
+        if self.config.dynamodb_table:
+            item = self.ddb.get_item(TableName=self.config.dynamodb_table, ConsistentRead=True,
+                                     Key={"LockID": {"S": self.config.lock_path}}).get("Item")
+            if item and "Info" in item:
+                try:
+                    return json.loads(item["Info"]["S"])
+                except ValueError:
+                    return {"ID": "?", "Who": "unreadable lock item"}
+        return None
+
+    def _try_lock(self, info: LockInfo) -> bool:
+        got_file = False
+        if self.config.use_lockfile:
+            kw: dict[str, Any] = {"Bucket": self.config.bucket, "Key": self.lockfile_key,
+                                  "Body": info.to_json().encode(), "ContentType": "application/json",
+                                  "IfNoneMatch": "*"}
+            if self.config.encrypt:
+                kw["ServerSideEncryption"] = "AES256"
+            try:
+                self.s3.put_object(**kw)
+                got_file = True
+            except ClientError as exc:
+                if _code(exc) in ("PreconditionFailed", "ConditionalRequestConflict") or _status(exc) in (409, 412):
+                    return False
+                raise
+        if self.config.dynamodb_table:
+            try:
+                self.ddb.put_item(TableName=self.config.dynamodb_table,
+                                  Item={"LockID": {"S": self.config.lock_path}, "Info": {"S": info.to_json()}},
+                                  ConditionExpression="attribute_not_exists(LockID)")
+            except ClientError as exc:
+                if got_file:
+                    self._delete_lockfile()
+                if _code(exc) == "ConditionalCheckFailedException":
+                    return False
+                if _code(exc) == "ResourceNotFoundException":
+                    raise MissingLockTable(self.config.dynamodb_table, self.config.region) from exc
+                raise
+        return True
+
+    def lock(self, operation: str, details: dict[str, Any], timeout: float = 0.0,
+             cancel: threading.Event | None = None) -> LockInfo | None:
+        """Take the state lock (both kinds when both are configured); wait up to `timeout` seconds."""
+        if not (self.config.use_lockfile or self.config.dynamodb_table):
+            return None
+        info = LockInfo.new(operation, self.config.lock_path, details)
+        started = time.monotonic()
+        delay = 0.5
+        while True:
+            if self._try_lock(info):
+                return info
+            waited = time.monotonic() - started
+            if waited >= timeout:
+                raise LockHeld(self.current_lock() or {"Path": self.config.lock_path}, waited)
+            if cancel is not None and cancel.wait(min(delay, timeout - waited)):
+                raise LockHeld(self.current_lock() or {"Path": self.config.lock_path}, waited)
+            if cancel is None:
+                time.sleep(min(delay, max(timeout - waited, 0.0)))
+            delay = min(delay * 1.5, 5.0)
+
+    def _delete_lockfile(self) -> None:
+        try:
+            self.s3.delete_object(Bucket=self.config.bucket, Key=self.lockfile_key)
+        except ClientError as exc:
+            if _code(exc) not in ("NoSuchKey", "404", "NoSuchBucket"):
+                raise
+
+    def unlock(self, lock_id: str, force: bool = False) -> None:
+        """Release the lock `lock_id`; refuse (StackmatrixError) when someone else holds it."""
+        holder = self.current_lock()
+        if holder is None:
+            return
+        if holder.get("ID") != lock_id:
+            raise StackmatrixError(
+                f"lock ID {lock_id!r} does not match the lock held on {self.config.lock_path} "
+                f"(ID {holder.get('ID')!r}, held by {holder.get('Who')}); nothing was released")
+        if self.config.use_lockfile:
+            self._delete_lockfile()
+        if self.config.dynamodb_table:
+            try:
+                self.ddb.delete_item(TableName=self.config.dynamodb_table,
+                                     Key={"LockID": {"S": self.config.lock_path}})
+            except ClientError as exc:
+                if _code(exc) != "ResourceNotFoundException":
+                    raise

@@ -1,0 +1,162 @@
+"""One client factory for every AWS call a cell makes: engine, backend, live suite, leak check.
+
+`ClientFactory(access)` builds boto3 clients for a cell's `Access` (endpoint, region, credentials)
+with botocore's `standard` retry mode (attempts configurable: `STACKMATRIX_MAX_ATTEMPTS` or the
+`max_attempts` argument) and counts, per service, through botocore's event system:
+
+* `calls`      logical API calls (before-call), and `mutating` ones (not Describe/Get/List/Head);
+* `retries`    retry attempts botocore made (ResponseMetadata.RetryAttempts, after-call);
+* `throttles`  attempts answered with a throttling code (needs-retry, every attempt);
+* `errors`     calls that finally failed, by service and code.
+
+The counters feed the reports and the chaos expectations. Extra event handlers (client-side fault
+injection for real accounts) are registered with `add_hook`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+THROTTLE_CODES = frozenset({
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+    "TooManyRequestsException", "ProvisionedThroughputExceededException",
+    "TransactionInProgressException", "RequestLimitExceeded", "BandwidthLimitExceeded",
+    "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
+    "EC2ThrottledException",
+})
+READ_PREFIXES = ("Describe", "Get", "List", "Head", "Lookup", "Search", "Scan", "Query", "Filter")
+SERVICE_ALIASES = {"cloudwatch-logs": "logs"}
+
+
+def service_key(service_id: str) -> str:
+    return SERVICE_ALIASES.get(service_id, service_id)
+
+
+def is_mutating(operation: str) -> bool:
+    return not operation.startswith(READ_PREFIXES)
+
+
+@dataclass(frozen=True)
+class Access:
+    """How a cell reaches its account: an emulator endpoint with test keys, or a real profile."""
+
+    region: str
+    endpoint: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = None
+    session_token: str | None = None
+    profile: str | None = None
+    account_id: str = ""
+
+    def for_region(self, region: str) -> Access:
+        return Access(region, self.endpoint, self.access_key, self.secret_key, self.session_token,
+                      self.profile, self.account_id)
+
+
+@dataclass
+class Counters:
+    calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    mutating: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    retries: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    throttles: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    operations: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def bump(self, table: str, key: str, n: int = 1) -> None:
+        with self.lock:
+            getattr(self, table)[key] += n
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        with self.lock:
+            return {name: dict(getattr(self, name)) for name in
+                    ("calls", "mutating", "retries", "throttles", "errors", "operations")}
+
+    def total(self, table: str) -> int:
+        with self.lock:
+            return sum(getattr(self, table).values())
+
+    def mark(self) -> dict[str, int]:
+        """Totals now, to measure what one step did (`since(mark)`)."""
+        return {t: self.total(t) for t in ("calls", "mutating", "retries", "throttles", "errors")}
+
+    def since(self, mark: dict[str, int]) -> dict[str, int]:
+        return {t: self.total(t) - mark.get(t, 0) for t in mark}
+
+
+class ClientFactory:
+    def __init__(self, access: Access, max_attempts: int = 8, counters: Counters | None = None,
+                 connect_timeout: float = 10, read_timeout: float = 60) -> None:
+        self.access = access
+        self.counters = counters or Counters()
+        self.max_attempts = max_attempts
+        self._config = Config(
+            retries={"mode": "standard", "max_attempts": max_attempts},
+            connect_timeout=connect_timeout, read_timeout=read_timeout, max_pool_connections=32,
+            s3={"addressing_style": "path"} if access.endpoint else None,
+        )
+        self._session = boto3.session.Session(
+            aws_access_key_id=access.access_key, aws_secret_access_key=access.secret_key,
+            aws_session_token=access.session_token, profile_name=access.profile,
+            region_name=access.region,
+        )
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+        self._hooks: list[tuple[str, Callable[..., Any]]] = []
+        self._register(self._session.events)
+
+    # -- counting ----------------------------------------------------------------------------
+    def _register(self, events: Any) -> None:
+        events.register("before-call", self._before_call)
+        events.register("needs-retry", self._needs_retry)
+        events.register("after-call", self._after_call)
+
+    def _before_call(self, model: Any = None, **_: Any) -> None:
+        svc = service_key(model.service_model.service_id.hyphenize())
+        self.counters.bump("calls", svc)
+        self.counters.bump("operations", f"{svc}:{model.name}")
+        if is_mutating(model.name):
+            self.counters.bump("mutating", svc)
+
+    def _needs_retry(self, response: Any = None, operation: Any = None, **_: Any) -> None:
+        if response is None or operation is None:
+            return None
+        parsed = response[1] if isinstance(response, tuple) and len(response) > 1 else {}
+        code = (parsed or {}).get("Error", {}).get("Code")
+        if code in THROTTLE_CODES:
+            self.counters.bump("throttles", service_key(operation.service_model.service_id.hyphenize()))
+        return None
+
+    def _after_call(self, http_response: Any = None, parsed: Any = None, model: Any = None, **_: Any) -> None:
+        svc = service_key(model.service_model.service_id.hyphenize())
+        meta = (parsed or {}).get("ResponseMetadata", {})
+        if meta.get("RetryAttempts"):
+            self.counters.bump("retries", svc, int(meta["RetryAttempts"]))
+        if http_response is not None and http_response.status_code >= 300:
+            code = (parsed or {}).get("Error", {}).get("Code", str(http_response.status_code))
+            self.counters.bump("errors", f"{svc}:{code}")
+
+    # -- clients -----------------------------------------------------------------------------
+    def add_hook(self, event: str, handler: Callable[..., Any]) -> None:
+        """Register an event handler on every client (existing and future)."""
+        with self._lock:
+            self._hooks.append((event, handler))
+            self._session.events.register(event, handler)
+            for client in self._clients.values():  # clients copy the emitter when created
+                client.meta.events.register(event, handler)
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        key = (service, region or self.access.region)
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = self._session.client(
+                    service, region_name=key[1], endpoint_url=self.access.endpoint, config=self._config,
+                )
+            return self._clients[key]

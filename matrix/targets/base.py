@@ -1,0 +1,102 @@
+"""What every target gives a cell, and the deployment records that outlive a run.
+
+A `Target` starts (or finds) where cells deploy and hands each cell an `Access`: endpoint, region,
+credentials, account id. On emulators every cell of a run gets its own account, so parallel cells
+and separate runs never see each other's resources, whatever client they use (terraform, the AWS
+CLI, boto3): the credentials alone select the account.
+
+A `Deployment` record (build/deployments/<cell>.json) is written before a cell creates anything and
+removed after its destroy and leak check passed. It names the run id, target, endpoint and account,
+so a kept cell (`--keep`), a crashed run, `matrix destroy` and `matrix env` all reach the same
+account later. It holds emulator test keys only; for real accounts it names the AWS profile, never
+a secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from matrix.backend import write_atomic
+from matrix.clients import Access
+from matrix.paths import build_dir
+
+
+def deployments_dir() -> Path:
+    return build_dir() / "deployments"
+
+
+def account_for(run_id: str, cell_id: str) -> str:
+    """A deterministic 12-digit emulator account id for (run, cell), never 000000000000/123456789012."""
+    digits = int(hashlib.sha256(f"{run_id}/{cell_id}".encode()).hexdigest(), 16) % 10**11
+    return f"9{digits:011d}"
+
+
+@dataclass
+class Deployment:
+    cell: str
+    run_id: str
+    target: str
+    engine: str
+    region: str
+    endpoint: str | None = None
+    account_id: str = ""
+    access_key: str | None = None  # emulator keys only
+    secret_key: str | None = None  # emulator keys only (moto/LocalStack test credentials)
+    profile: str | None = None  # real accounts: the AWS profile name, never a key
+    kept: bool = False
+    created: float = field(default_factory=time.time)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return deployments_dir() / f"{self.cell}.json"
+
+    def save(self) -> None:
+        write_atomic(self.path, json.dumps(asdict(self), indent=2, sort_keys=True))
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def access(self, region: str | None = None) -> Access:
+        return Access(region or self.region, self.endpoint, self.access_key, self.secret_key, None,
+                      self.profile, self.account_id)
+
+    @classmethod
+    def load(cls, cell: str) -> Deployment | None:
+        path = deployments_dir() / f"{cell}.json"
+        if not path.is_file():
+            return None
+        return cls(**json.loads(path.read_text()))
+
+    @classmethod
+    def all(cls) -> list[Deployment]:
+        return [cls(**json.loads(p.read_text())) for p in sorted(deployments_dir().glob("*.json"))]
+
+
+class Target:
+    """A place to deploy: `start()`, `access(cell, run_id)` per cell, `stop()`."""
+
+    name = "target"
+    endpoint: str | None = None
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def access(self, cell_id: str, region: str, run_id: str) -> Access:
+        raise NotImplementedError
+
+    def reattach(self, deployment: Deployment) -> Access:
+        """Access to an existing deployment's account (kept or crashed cells)."""
+        return deployment.access()
+
+    def describe(self) -> dict[str, str]:
+        """Facts for the report environment (version, endpoint)."""
+        return {"target": self.name}
+
+    def stop(self, keep_running: bool = False) -> None:
+        raise NotImplementedError

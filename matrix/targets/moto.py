@@ -1,0 +1,191 @@
+"""The embedded emulator target: a moto server on 127.0.0.1, one account per cell and run.
+
+`MotoServer` runs moto either as a `moto_server` subprocess (default: its own interpreter, so the
+engine's threads and the server never share a GIL; it also survives the run for `--keep`) or
+in-process (`ThreadedMotoServer`, mode "threaded"); `nox -s bench -- deploy` measures both.
+A server this tool started is recorded in build/emulators/moto.json and reused by later runs while
+it answers (the dev loop keeps cells on it); `--endpoint URL` names one the user runs.
+
+`MotoTarget.access()` creates, inside moto, an IAM user with an access key in the cell's own
+account (chosen with the `x-moto-account-id` header once). moto maps those keys to that account on
+every later request, so terraform, the AWS CLI and boto3 all land in the cell's account without
+any custom header.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from matrix.backend import write_atomic
+from matrix.clients import Access
+from matrix.errors import StackmatrixError, UsageError
+from matrix.paths import build_dir
+from matrix.targets.base import Target, account_for
+
+IAM_USER = "stackmatrix-runner"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def answers(url: str, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=timeout) as resp:  # noqa: S310 - loopback
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+@dataclass
+class MotoServer:
+    url: str
+    pid: int | None = None
+    mode: str = "subprocess"
+    owned: bool = False
+    _threaded: Any = None
+
+    @staticmethod
+    def record_path() -> Path:
+        return build_dir() / "emulators" / "moto.json"
+
+    @classmethod
+    def recorded(cls) -> MotoServer | None:
+        path = cls.record_path()
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        if data.get("pid") and pid_alive(int(data["pid"])) and answers(data["url"]):
+            return cls(url=data["url"], pid=int(data["pid"]), mode="subprocess", owned=False)
+        path.unlink(missing_ok=True)
+        return None
+
+    @classmethod
+    def start(cls, mode: str = "subprocess", timeout: float = 30) -> MotoServer:
+        if mode == "threaded":
+            from moto.server import ThreadedMotoServer
+
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            server.start()
+            host, port = server.get_host_and_port()
+            return cls(url=f"http://{host}:{port}", mode="threaded", owned=True, _threaded=server)
+        port = free_port()
+        log = build_dir() / "emulators" / "moto.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C in the terminal must not kill it before teardown
+            )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout
+        while not answers(url, 0.5):
+            if proc.poll() is not None:
+                raise StackmatrixError(f"moto server exited with {proc.returncode} at start; see {log}")
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise StackmatrixError(f"moto server did not answer on {url} within {timeout:.0f} s; see {log}")
+            time.sleep(0.1)
+        server = cls(url=url, pid=proc.pid, mode="subprocess", owned=True)
+        write_atomic(cls.record_path(), json.dumps({"url": url, "pid": proc.pid, "started": time.time()}))
+        return server
+
+    def stop(self, timeout: float = 10) -> None:
+        if self._threaded is not None:
+            self._threaded.stop()
+            return
+        if self.pid and pid_alive(self.pid):
+            os.kill(self.pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while pid_alive(self.pid) and time.monotonic() < deadline:
+                try:
+                    os.waitpid(self.pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+                time.sleep(0.05)
+            if pid_alive(self.pid):
+                os.kill(self.pid, signal.SIGKILL)
+        self.record_path().unlink(missing_ok=True)
+
+
+def _admin_client(url: str, service: str, account_id: str) -> Any:
+    """A client whose requests carry x-moto-account-id (used only to provision the account)."""
+    client = boto3.client(service, endpoint_url=url, region_name="us-east-1", aws_access_key_id="admin",
+                          aws_secret_access_key="admin", config=Config(retries={"mode": "standard"}))
+
+    def add_header(request: Any, **_: Any) -> None:
+        request.headers["x-moto-account-id"] = account_id
+
+    client.meta.events.register("before-sign.*.*", add_header)
+    return client
+
+
+class MotoTarget(Target):
+    name = "moto"
+
+    def __init__(self, endpoint: str | None = None, mode: str | None = None) -> None:
+        self.explicit = endpoint
+        self.mode = mode or os.environ.get("STACKMATRIX_MOTO_MODE", "subprocess")
+        if self.mode not in ("subprocess", "threaded"):
+            raise UsageError(f"STACKMATRIX_MOTO_MODE {self.mode!r}: use subprocess or threaded")
+        self.server: MotoServer | None = None
+        self.endpoint = endpoint
+
+    def start(self) -> None:
+        if self.explicit:
+            if not answers(self.explicit, 3):
+                raise UsageError(f"--endpoint {self.explicit}: no moto server answers there "
+                                 "(GET /moto-api/data.json); start one or drop --endpoint")
+            self.endpoint = self.explicit
+            return
+        self.server = MotoServer.recorded() if self.mode == "subprocess" else None
+        if self.server is None:
+            self.server = MotoServer.start(self.mode)
+        self.endpoint = self.server.url
+
+    def access(self, cell_id: str, region: str, run_id: str) -> Access:
+        account = account_for(run_id, cell_id)
+        iam = _admin_client(self.endpoint, "iam", account)
+        try:
+            iam.create_user(UserName=IAM_USER)
+        except iam.exceptions.EntityAlreadyExistsException:
+            pass
+        key = iam.create_access_key(UserName=IAM_USER)["AccessKey"]
+        return Access(region, self.endpoint, key["AccessKeyId"], key["SecretAccessKey"], None, None, account)
+
+    def describe(self) -> dict[str, str]:
+        from importlib.metadata import version
+
+        return {"target": "moto", "moto": version("moto"), "endpoint": self.endpoint or "",
+                "moto_mode": self.server.mode if self.server else "external"}
+
+    def stop(self, keep_running: bool = False) -> None:
+        if self.server is not None and self.server.owned and not keep_running:
+            self.server.stop()
