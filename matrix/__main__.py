@@ -96,6 +96,88 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if violations else 0
 
 
+def _positive(name: str, value: float, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        raise UsageError(f"{name} {value}: must be {'zero or more' if allow_zero else 'more than zero'}")
+
+
+def run_options(args: argparse.Namespace, cells) -> object:
+    import shutil
+
+    from matrix.runner import RunOptions
+
+    _positive("--jobs", args.jobs)
+    _positive("--lock-timeout", args.lock_timeout, allow_zero=True)
+    _positive("--cell-timeout", args.cell_timeout)
+    _positive("--max-attempts", args.max_attempts)
+    engine = cells[0].engine if cells else "embedded"
+    if engine == "terraform" and not (shutil.which("terraform") or shutil.which("tofu")):
+        raise UsageError("--engine terraform: neither terraform nor tofu is on PATH; install one or use "
+                         "--engine embedded")
+    return RunOptions(
+        target=cells[0].target if cells else "moto", engine=engine, jobs=args.jobs, keep=args.keep,
+        bootstrap_backend=args.bootstrap_backend, lock_timeout=args.lock_timeout, force_unlock=args.force_unlock,
+        cell_timeout=args.cell_timeout, endpoint=args.endpoint, cdk=args.cdk, run_id=args.run_id,
+        max_attempts=args.max_attempts, skip_live=args.skip_live,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from matrix.runner import Runner, summarize, write_run_record
+
+    cells = select_cells(args)
+    if not cells:
+        raise UsageError(f"--shard {args.shard} selects no cell of profile {args.profile}")
+    options = run_options(args, cells)
+    result = Runner(cells, options, progress=_progress).run()
+    write_run_record(result, options)
+    for line in summarize(result):
+        print(line)
+    return result.exit_code
+
+
+def cmd_destroy(args: argparse.Namespace) -> int:
+    from matrix.ops import destroy_deployments
+
+    profile_cells = select_cells(args) if args.profile else None
+    failures = destroy_deployments(args.cells, profile_cells, _progress)
+    return 1 if failures else 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    from matrix.ops import env_exports
+
+    print("\n".join(env_exports(args.cell)))
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from matrix.ops import run_sweep
+
+    if bool(args.run_id) == bool(args.all_runs):
+        raise UsageError("sweep: give exactly one of --run-id ID or --all-runs")
+    return 1 if run_sweep(args.run_id, args.all_runs, args.dry_run, _progress) else 0
+
+
+def cmd_force_unlock(args: argparse.Namespace) -> int:
+    import threading
+
+    from matrix.clients import ClientFactory
+    from matrix.engines import make_engine
+    from matrix.paths import synth_dir
+    from matrix.runner import RunOptions
+    from matrix.targets.base import Deployment
+
+    d = Deployment.load(args.cell)
+    if d is None:
+        raise UsageError(f"cell {args.cell!r} has no deployment record; nothing to unlock there")
+    engine = make_engine(d.as_cell(), synth_dir() / args.cell / "cdk.tf.json", ClientFactory(d.access()),
+                         RunOptions(target=d.target, engine=d.engine), d.run_id, _progress, threading.Event())
+    engine.force_unlock(args.lock_id)
+    print(f"released lock {args.lock_id} on {args.cell}")
+    return 0
+
+
 # -- parser ------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,6 +199,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cdk", choices=["cdktf", "cdktn"], help="CDK flavor (default $STACKMATRIX_CDK or cdktf)")
     p.add_argument("--check", action="store_true", help="then run the synth policy suite (pytest)")
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("run", help="synth, deploy, test, destroy and leak-check every cell")
+    _cell_selection(p)
+    p.add_argument("--jobs", type=int, default=2, help="cells in parallel (default 2)")
+    p.add_argument("--keep", action="store_true", help="keep cells deployed (dev loop); destroy later")
+    p.add_argument("--bootstrap-backend", action="store_true",
+                   help="create a missing state bucket (and lock table) before deploying")
+    p.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
+                   help="wait this long for a held state lock (default 0: fail at once)")
+    p.add_argument("--force-unlock", action="store_true", help="release a stale lock left by a dead run")
+    p.add_argument("--cell-timeout", type=float, default=900.0, metavar="SECONDS")
+    p.add_argument("--endpoint", metavar="URL", help="use this running emulator instead of starting one")
+    p.add_argument("--cdk", choices=["cdktf", "cdktn"])
+    p.add_argument("--run-id", help="name the run (default: time + random)")
+    p.add_argument("--max-attempts", type=int, default=8, help="botocore standard-mode attempts per call")
+    p.add_argument("--skip-live", action="store_true", help="deploy and destroy without the live suite")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("destroy", help="destroy cells kept with --keep (from their state)")
+    p.add_argument("cells", nargs="*", metavar="CELL")
+    _cell_selection(p, default_profile=None)
+    p.set_defaults(func=cmd_destroy)
+
+    p = sub.add_parser("env", help="shell exports that reach a kept cell's account")
+    p.add_argument("cell", metavar="CELL")
+    p.set_defaults(func=cmd_env)
+
+    p = sub.add_parser("sweep", help="delete leftovers of a run by tag")
+    p.add_argument("--run-id", metavar="ID")
+    p.add_argument("--all-runs", action="store_true")
+    p.add_argument("--dry-run", action="store_true", help="list, delete nothing")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("force-unlock", help="release a state lock by its ID (as terraform force-unlock)")
+    p.add_argument("lock_id", metavar="LOCK_ID")
+    p.add_argument("--cell", required=True)
+    p.set_defaults(func=cmd_force_unlock)
 
     p = sub.add_parser("check", help="run the synth policy rules on cdk.tf.json files")
     p.add_argument("files", nargs="+", metavar="FILE")

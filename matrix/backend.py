@@ -174,7 +174,11 @@ class StateBackend:
         try:
             s3.create_bucket(**kw)
         except ClientError as exc:
-            if _code(exc) != "BucketAlreadyOwnedByYou":
+            if _code(exc) == "BucketAlreadyOwnedByYou":
+                pass
+            elif _code(exc) == "BucketAlreadyExists" and self.bucket_exists():
+                return  # another cell created it a moment ago and we can use it
+            else:
                 raise
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
         s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={

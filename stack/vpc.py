@@ -62,7 +62,7 @@ def make_stack(scope: Any, config: StackConfig, cdk: Cdk) -> Any:
                     skip_region_validation=True, skip_requesting_account_id=True,
                     endpoints={"s3": e.url, "dynamodb": e.url, "iam": e.url, "sts": e.url},
                 )
-            backend = core.S3Backend(self, **kwargs)
+            self.backend = backend = core.S3Backend(self, **kwargs)
             # cdktf 0.21's S3Backend has neither use_lockfile nor use_path_style: override both.
             if b.use_lockfile:
                 backend.add_override("use_lockfile", True)
@@ -81,7 +81,7 @@ def make_stack(scope: Any, config: StackConfig, cdk: Cdk) -> Any:
                     s3_use_path_style=True,
                     endpoints=[{svc: e.url for svc in EMULATED_SERVICES}],
                 )
-            aws.AwsProvider(self, "aws", **kwargs)
+            self.provider = aws.AwsProvider(self, "aws", **kwargs)
 
         # -- network ---------------------------------------------------------------------------
         def _network(self, cfg: StackConfig) -> None:
@@ -117,11 +117,11 @@ def make_stack(scope: Any, config: StackConfig, cdk: Cdk) -> Any:
             self.public_rt = aws.RouteTable(
                 self, "public-rt", vpc_id=self.vpc.id, tags={"Name": name("public-rt")}
             )
-            aws.Route(
+            self.public_route = aws.Route(
                 self, "public-default", route_table_id=self.public_rt.id,
                 destination_cidr_block="0.0.0.0/0", gateway_id=self.igw.id,
             )
-            self.private_rts = []
+            self.private_rts, self.private_routes = [], []
             for i in range(cfg.az_count):
                 aws.RouteTableAssociation(
                     self, f"public-{i}-assoc", subnet_id=self.public_subnets[i].id,
@@ -131,10 +131,10 @@ def make_stack(scope: Any, config: StackConfig, cdk: Cdk) -> Any:
                     self, f"private-rt-{i}", vpc_id=self.vpc.id, tags={"Name": name(f"private-rt-{i}")}
                 )
                 nat = self.nats[i if cfg.nat_mode == "per-az" else 0]
-                aws.Route(
+                self.private_routes.append(aws.Route(
                     self, f"private-{i}-default", route_table_id=rt.id,
                     destination_cidr_block="0.0.0.0/0", nat_gateway_id=nat.id,
-                )
+                ))
                 aws.RouteTableAssociation(
                     self, f"private-{i}-assoc", subnet_id=self.private_subnets[i].id,
                     route_table_id=rt.id,
@@ -179,7 +179,7 @@ def make_stack(scope: Any, config: StackConfig, cdk: Cdk) -> Any:
                     "Resource": [arn, f"{arn}:*"],
                 }],
             }
-            aws.IamRolePolicy(
+            self.role_policy = aws.IamRolePolicy(
                 self, "flow-logs-policy", name=cfg.role_policy_name, role=self.role.id,
                 policy=_json(policy),
             )

@@ -48,6 +48,10 @@ class Deployment:
     access_key: str | None = None  # emulator keys only
     secret_key: str | None = None  # emulator keys only (moto/LocalStack test credentials)
     profile: str | None = None  # real accounts: the AWS profile name, never a key
+    suffix: str = ""
+    fault: str | None = None
+    matrix_profile: str = ""
+    project: str = "stackmatrix"
     kept: bool = False
     created: float = field(default_factory=time.time)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -61,6 +65,13 @@ class Deployment:
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
+
+    def as_cell(self) -> Any:
+        """The cell this record deployed, enough to destroy and leak-check it."""
+        from matrix.cells import Cell
+
+        return Cell(self.region, self.suffix, self.fault, self.target, self.engine, self.matrix_profile,
+                    {"project": self.project})
 
     def access(self, region: str | None = None) -> Access:
         return Access(region or self.region, self.endpoint, self.access_key, self.secret_key, None,

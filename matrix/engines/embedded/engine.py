@@ -547,6 +547,10 @@ class EmbeddedEngine:
         state, _ = self.backend.read()
         return state.outputs()
 
+    def current_outputs(self) -> dict[str, Any]:
+        """Outputs of the state this engine holds (after apply), else read from the backend."""
+        return self.state.outputs() if self.state is not None else self.outputs()
+
 
 def _with(state: State, live: dict[str, dict[str, Any] | None]) -> State:
     """A view of `state` whose attributes are the refreshed live ones (for evaluating arguments)."""

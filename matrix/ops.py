@@ -1,0 +1,175 @@
+"""Operations on cells that outlive a run: destroy kept cells, print their environment, sweep
+leftovers by tag, force-unlock a state lock. All of them start from the deployment records
+(build/deployments/) and the run ledgers (build/runs/<run-id>.json) the runner writes.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from matrix.cells import Cell
+from matrix.clients import Access, ClientFactory
+from matrix.errors import StackmatrixError, UsageError
+from matrix.leaks import find_leftovers, sweep
+from matrix.paths import build_dir
+from matrix.targets.base import Deployment
+
+
+# -- run ledgers -------------------------------------------------------------------------------
+
+def ledger_path(run_id: str) -> Path:
+    return build_dir() / "runs" / f"{run_id}.json"
+
+
+_ledger_lock = threading.Lock()
+
+
+def record_in_ledger(run_id: str, entry: dict[str, Any]) -> None:
+    """Remember where a run put a cell (target, endpoint, account, region), for sweeps."""
+    with _ledger_lock:
+        path = ledger_path(run_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = json.loads(path.read_text()) if path.is_file() else {"run_id": run_id, "cells": []}
+        data["cells"] = [c for c in data["cells"] if c.get("cell") != entry.get("cell")] + [entry]
+        path.write_text(json.dumps(data, indent=2, sort_keys=True))
+
+
+def ledgers() -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted((build_dir() / "runs").glob("*.json"))]
+
+
+# -- env ---------------------------------------------------------------------------------------
+
+def env_exports(cell_id: str) -> list[str]:
+    d = Deployment.load(cell_id)
+    if d is None:
+        known = ", ".join(x.cell for x in Deployment.all()) or "none"
+        raise UsageError(f"cell {cell_id!r} has no deployment record in {build_dir() / 'deployments'} "
+                         f"(deployed cells: {known}); deploy it with `python -m matrix run --keep`")
+    lines = [f"# cell {d.cell}: run {d.run_id}, target {d.target}, account {d.account_id}"]
+    lines.append(f"export AWS_REGION={shlex.quote(d.region)} AWS_DEFAULT_REGION={shlex.quote(d.region)}")
+    if d.endpoint:
+        lines.append(f"export AWS_ENDPOINT_URL={shlex.quote(d.endpoint)}")
+        lines.append(f"export AWS_ACCESS_KEY_ID={shlex.quote(d.access_key or '')} "
+                     f"AWS_SECRET_ACCESS_KEY={shlex.quote(d.secret_key or '')}  # emulator test keys of this cell")
+    else:
+        lines.append(f"export AWS_PROFILE={shlex.quote(d.profile or 'default')}  # credentials stay in your profile")
+        lines.append("unset AWS_ENDPOINT_URL")
+    return lines
+
+
+# -- destroy -----------------------------------------------------------------------------------
+
+def _target_for(d: Deployment):
+    if d.target == "moto":
+        from matrix.targets.moto import MotoTarget, answers
+
+        if not d.endpoint or not answers(d.endpoint, 2):
+            return None
+        return MotoTarget(endpoint=d.endpoint)
+    return None
+
+
+def destroy_deployments(cells: list[str], profile_cells: list[Cell] | None, log: Callable[[str], None]) -> int:
+    """Destroy the named deployed cells from their state; returns how many failed."""
+    from matrix.engines import make_engine
+    from matrix.runner import RunOptions
+
+    records = {d.cell: d for d in Deployment.all()}
+    wanted = cells or ([c.id for c in profile_cells if c.id in records] if profile_cells else sorted(records))
+    unknown = [c for c in wanted if c not in records]
+    if unknown:
+        raise UsageError(f"no deployment record for {', '.join(unknown)}; deployed cells: "
+                         f"{', '.join(sorted(records)) or 'none'}")
+    if not wanted:
+        log("nothing to destroy: no deployed cells")
+        return 0
+    failures = 0
+    for cell_id in wanted:
+        d = records[cell_id]
+        if d.endpoint and _target_for(d) is None:
+            log(f"[{cell_id}] the emulator at {d.endpoint} is gone, and with it everything the cell had; "
+                "forgetting the record")
+            d.remove()
+            continue
+        clients = ClientFactory(d.access())
+        cell = d.as_cell()
+        synth = build_dir() / "synth" / cell_id / "cdk.tf.json"
+        if not synth.is_file():
+            log(f"[{cell_id}] {synth} is missing: run `python -m matrix synth` for this cell first")
+            failures += 1
+            continue
+        engine = make_engine(cell, synth, clients, RunOptions(target=d.target, engine=d.engine), d.run_id,
+                             log, threading.Event())
+        try:
+            state = engine.backend.read()[0] if hasattr(engine, "backend") else None
+            before = {a: state.get(a) or {} for a in state.addresses()} if state else {}
+            count = engine.destroy()
+            left = find_leftovers(clients, d.region, {"RunId": d.run_id, "EnvironmentSuffix": cell.suffix},
+                                  fault=cell.fault, state_ids=before, iam_prefix=cell.stack_config().project)
+            if left:
+                failures += 1
+                log(f"[{cell_id}] destroyed {count}, but leftovers remain: {', '.join(x.line() for x in left)}")
+                continue
+            d.remove()
+            log(f"[{cell_id}] destroyed {count} resource(s); no leftovers")
+        except StackmatrixError as exc:
+            failures += 1
+            log(f"[{cell_id}] destroy failed: {exc}")
+    return failures
+
+
+# -- sweep -------------------------------------------------------------------------------------
+
+@dataclass
+class SweepTarget:
+    run_id: str
+    cell: str
+    region: str
+    suffix: str
+    fault: str | None
+    access: Access
+
+
+def sweep_targets(run_id: str | None, all_runs: bool) -> list[SweepTarget]:
+    out = []
+    for ledger in ledgers():
+        if not all_runs and ledger.get("run_id") != run_id:
+            continue
+        for c in ledger.get("cells", []):
+            access = Access(c["region"], c.get("endpoint"), c.get("access_key"), c.get("secret_key"), None,
+                            c.get("profile"), c.get("account_id", ""))
+            out.append(SweepTarget(ledger["run_id"], c["cell"], c["region"], c["suffix"], c.get("fault"), access))
+    if not out and not all_runs:
+        raise UsageError(f"run {run_id!r} is unknown here (no {ledger_path(run_id or '?')}); "
+                         f"known runs: {', '.join(ld['run_id'] for ld in ledgers()) or 'none'}")
+    return out
+
+
+def run_sweep(run_id: str | None, all_runs: bool, dry_run: bool, log: Callable[[str], None]) -> int:
+    from matrix.targets.moto import answers
+
+    failures = 0
+    found_any = 0
+    for t in sweep_targets(run_id, all_runs):
+        if t.access.endpoint and not answers(t.access.endpoint, 2):
+            log(f"[{t.cell}] run {t.run_id}: emulator {t.access.endpoint} is gone; nothing can be left there")
+            continue
+        clients = ClientFactory(t.access)
+        left = find_leftovers(clients, t.region, {"RunId": t.run_id, "EnvironmentSuffix": t.suffix}, fault=t.fault)
+        found_any += len(left)
+        for lo in left:
+            log(f"[{t.cell}] run {t.run_id}: {'would delete' if dry_run else 'deleting'} {lo.line()}")
+        if left and not dry_run:
+            failed = sweep(clients, t.region, left, log)
+            failures += len(failed)
+            for f in failed:
+                log(f"[{t.cell}] could not delete {f}")
+    log(f"sweep: {found_any} leftover(s) found{' (dry run: nothing deleted)' if dry_run else ''}")
+    return failures

@@ -1,0 +1,474 @@
+"""The run: synth and synth suite for all cells, then every cell end to end, in parallel, with
+teardown guaranteed.
+
+  Runner.run()
+    synth (one process, cached) -> synth policy suite (fails fast: nothing deployed on violations)
+    target.start()              -> one emulator (or account) for the run
+    CellRun.execute() x N       -> on `jobs` threads:
+        deployment record -> backend check/bootstrap -> apply -> outputs -> live suite
+        -> (chaos expectations) -> destroy -> leak check -> result.json
+    target.stop()               -> unless cells were kept
+
+Each cell has its own cancel event, set by its timeout or by Ctrl-C/SIGTERM on the run; a
+cancelled cell stops creating and goes straight to teardown, which runs with a fresh event and
+its own time limit. A deployment record (matrix/targets/base.py) is written before anything is
+created, so a run killed outright can always be finished with `python -m matrix destroy`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from matrix.cells import Cell
+from matrix.clients import Access, ClientFactory
+from matrix.engines import make_engine
+from matrix.errors import StackmatrixError, UsageError
+from matrix.leaks import find_leftovers
+from matrix.ops import record_in_ledger
+from matrix.paths import PROJECT_ROOT, allure_results_dir, build_dir, outputs_dir
+from matrix.redact import redact
+from matrix.results import CellResult, Step, now_ms
+from matrix.suites import SUITES
+from matrix.targets.base import Deployment, Target
+
+
+@dataclass
+class RunOptions:
+    target: str = "moto"
+    engine: str = "embedded"
+    jobs: int = 2
+    keep: bool = False
+    bootstrap_backend: bool = False
+    lock_timeout: float = 0.0
+    force_unlock: bool = False
+    cell_timeout: float = 900.0
+    teardown_timeout: float = 600.0
+    endpoint: str | None = None
+    cdk: str | None = None
+    run_id: str | None = None
+    max_attempts: int = 8
+    skip_live: bool = False
+    synth_check: bool = True
+    extra_pytest: list[str] = field(default_factory=list)
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def make_target(options: RunOptions) -> Target:
+    if options.target == "moto":
+        from matrix.targets.moto import MotoTarget
+
+        return MotoTarget(endpoint=options.endpoint)
+    raise UsageError(f"target {options.target!r} is not available yet: use --target moto")
+
+
+class CellRun:
+    """One cell, end to end. Never raises: everything ends up in its CellResult."""
+
+    def __init__(self, cell: Cell, options: RunOptions, run_id: str, target: Target,
+                 progress: Callable[[str], None], stop_all: threading.Event) -> None:
+        self.cell = cell
+        self.options = options
+        self.run_id = run_id
+        self.target = target
+        self.progress = progress
+        self.cancel = threading.Event()
+        self.stop_all = stop_all
+        self.result = CellResult(run_id, cell.id, cell.region, cell.suffix, cell.fault, cell.target,
+                                 cell.engine, cell.profile, status="passed")
+        self.log_path = self.result.folder / "engine.log"
+        self.engine: Any = None
+        self.clients: ClientFactory | None = None
+        self.deployment: Deployment | None = None
+        self.deployed = False
+
+    # -- logging -----------------------------------------------------------------------------
+    def log(self, msg: str) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "a") as fh:  # truncated at cell start (see execute)
+            fh.write(redact(f"{time.strftime('%H:%M:%S')} {msg}\n"))
+
+    def say(self, msg: str) -> None:
+        self.log(msg)
+        self.progress(f"[{self.cell.id}] {msg}")
+
+    # -- steps -------------------------------------------------------------------------------
+    def step(self, name: str, fn: Callable[[Step], Any]) -> Any:
+        step = Step(name)
+        self.result.steps.append(step)
+        mark = self.clients.counters.mark() if self.clients else None
+        try:
+            value = fn(step)
+            step.status = step.status or "passed"
+            return value
+        except BaseException as exc:
+            step.status = "broken" if not isinstance(exc, AssertionError | StepFailed) else "failed"
+            step.message = redact(f"{type(exc).__name__}: {exc}") if not isinstance(exc, StepFailed) else str(exc)
+            if not isinstance(exc, StepFailed):
+                step.details["trace"] = redact(traceback.format_exc(limit=8))
+            raise
+        finally:
+            step.stopped = now_ms()
+            if mark is not None and self.clients is not None:
+                step.details["api"] = self.clients.counters.since(mark)
+            self.result.save()
+
+    def execute(self) -> CellResult:
+        self.result.folder.mkdir(parents=True, exist_ok=True)
+        for old in self.result.folder.iterdir():  # this run's files only
+            if old.is_file():
+                old.unlink()
+        timer = threading.Timer(self.options.cell_timeout, self._timeout)
+        timer.daemon = True
+        timer.start()
+        try:
+            self._deploy_and_test()
+        except BaseException as exc:
+            self._fail(exc)
+        finally:
+            timer.cancel()
+            self._teardown()
+            self._finish()
+        return self.result
+
+    def _timeout(self) -> None:
+        self.say(f"cell timeout ({self.options.cell_timeout:.0f} s) reached: stopping and tearing down")
+        self.result.error = {"step": self._current_step(), "category": "timeout",
+                             "message": f"cell timeout of {self.options.cell_timeout:.0f} s reached"}
+        self.cancel.set()
+
+    def _current_step(self) -> str:
+        return self.result.steps[-1].name if self.result.steps else "start"
+
+    def _fail(self, exc: BaseException) -> None:
+        step = self._current_step()
+        message = redact(f"{type(exc).__name__}: {exc}") if not isinstance(exc, StepFailed) else str(exc)
+        if self.result.error is None:
+            self.result.error = {"step": step, "category": type(exc).__name__, "message": message}
+        self.result.status = "failed" if isinstance(exc, StepFailed | AssertionError) else "broken"
+        self.say(f"FAILED at {step}: {message}")
+
+    def _deploy_and_test(self) -> None:
+        cell, opts = self.cell, self.options
+        synth = build_dir() / "synth" / cell.id / "cdk.tf.json"
+        self.deployment = Deployment.load(cell.id)
+        if self.deployment and (self.deployment.target != cell.target):
+            raise UsageError(f"cell {cell.id} is deployed on {self.deployment.target} (build/deployments); "
+                             f"destroy it first: python -m matrix destroy {cell.id}")
+        access = self._access()
+        self.clients = ClientFactory(access, max_attempts=opts.max_attempts)
+        stack_config = cell.stack_config(run_id=None)
+        self.engine = make_engine(cell, synth, self.clients, opts, self.deployment.run_id, self.log, self.cancel)
+        self.step("backend", self._backend)
+        self.deployed = True
+        self.step("apply", self._apply)
+        if self.stop_all.is_set() or self.cancel.is_set():
+            raise StackmatrixError("cancelled before the live suite")
+        if not opts.skip_live:
+            self.step("live suite", lambda s: self._live_suite(s, access, stack_config))
+
+    def _access(self) -> Access:
+        d = self.deployment
+        if d is not None:
+            self.say(f"resuming deployment of run {d.run_id} (account {d.account_id}, "
+                     f"{'kept' if d.kept else 'interrupted'})")
+            return self.target.reattach(d)
+        access = self.target.access(self.cell.id, self.cell.region, self.run_id)
+        self.deployment = Deployment(
+            cell=self.cell.id, run_id=self.run_id, target=self.cell.target, engine=self.cell.engine,
+            region=self.cell.region, endpoint=access.endpoint, account_id=access.account_id,
+            access_key=access.access_key if access.endpoint else None,
+            secret_key=access.secret_key if access.endpoint else None, profile=access.profile,
+            suffix=self.cell.suffix, fault=self.cell.fault, matrix_profile=self.cell.profile,
+            project=self.cell.stack_config().project)
+        self.deployment.save()
+        record_in_ledger(self.run_id, {
+            "cell": self.cell.id, "region": self.cell.region, "suffix": self.cell.suffix, "fault": self.cell.fault,
+            "target": self.cell.target, "endpoint": access.endpoint, "account_id": access.account_id,
+            "access_key": self.deployment.access_key, "secret_key": self.deployment.secret_key,
+            "profile": access.profile})
+        return access
+
+    def _backend(self, step: Step) -> None:
+        done = self.engine.backend_check(self.options.bootstrap_backend)
+        step.message = "; ".join(done) or "state bucket and lock table present"
+        self.say(f"backend: {step.message}")
+
+    def _apply(self, step: Step) -> None:
+        started = time.monotonic()
+        plan = self.engine.apply()
+        outputs = self.engine.current_outputs()
+        path = outputs_dir() / f"{self.cell.id}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(outputs, indent=2, sort_keys=True))
+        self.result.outputs = outputs
+        self.result.changes = plan.counts()
+        step.message = plan.summary()
+        step.details["drift"] = [c.line() for c in plan.drift]
+        self.result.attach("outputs", outputs, "outputs.json", step=step)
+        self.result.attach("changes", "\n".join([plan.summary(), *plan.lines()]) + "\n", "changes.txt", step=step)
+        self.say(f"apply: {plan.summary()} in {time.monotonic() - started:.1f} s")
+        for change in plan.drift:
+            self.say(f"drift repaired: {change.address}: {change.reason}")
+
+    def _live_suite(self, step: Step, access: Access, stack_config: Any) -> None:
+        counters_file = self.result.folder / "live-counters.json"
+        env = dict(os.environ)
+        env.update({
+            "STACKMATRIX_CELL": json.dumps(self.cell.to_dict()),
+            "STACKMATRIX_STACK_CONFIG": json.dumps(stack_config.to_dict()),
+            "STACKMATRIX_OUTPUTS": str(outputs_dir() / f"{self.cell.id}.json"),
+            "STACKMATRIX_ACCESS": json.dumps({
+                "region": access.region, "endpoint": access.endpoint, "access_key": access.access_key,
+                "secret_key": access.secret_key, "profile": access.profile, "account_id": access.account_id}),
+            "STACKMATRIX_RUN_ID": self.deployment.run_id,
+            "STACKMATRIX_SUITE_COUNTERS": str(counters_file),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")])),
+        })
+        cmd = [sys.executable, "-m", "pytest", str(SUITES / "live"), "-q", "-p", "no:cacheprovider",
+               "--rootdir", str(SUITES), f"--alluredir={allure_results_dir()}", *plugin_args(),
+               *self.options.extra_pytest]
+        remaining = max(30.0, self.options.cell_timeout)
+        proc = subprocess.run(cmd, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=remaining,
+                              check=False)
+        self.result.attach("live suite output", proc.stdout[-20000:] + proc.stderr[-5000:], "live-suite.txt",
+                           step=step)
+        if counters_file.is_file():
+            step.details["suite_api"] = json.loads(counters_file.read_text())
+        summary = (proc.stdout.strip().splitlines() or ["(no output)"])[-1]
+        step.message = summary
+        self.say(f"live suite: {summary}")
+        if proc.returncode != 0:
+            raise StepFailed(f"live suite failed: {summary}")
+
+    # -- teardown ----------------------------------------------------------------------------
+    def _teardown(self) -> None:
+        if not self.deployed or self.engine is None:
+            self._forget_if_empty()
+            return
+        if self.options.keep and self.result.status == "passed":
+            self.deployment.kept = True
+            self.deployment.save()
+            self.say(f"kept deployed (account {self.deployment.account_id}); "
+                     f"`python -m matrix env {self.cell.id}` prints its environment")
+            return
+        self.cancel = threading.Event()  # teardown must run even after a cancel
+        self.engine.cancel = self.cancel
+        if hasattr(self.engine, "ctx"):
+            self.engine.ctx.cancel = self.cancel
+        timer = threading.Timer(self.options.teardown_timeout, self.cancel.set)
+        timer.daemon = True
+        timer.start()
+        try:
+            before = self._state_ids()
+            try:
+                self.step("destroy", self._destroy)
+            except BaseException as exc:
+                if self.result.status == "passed":
+                    self._fail(exc)
+                return
+            self.step("leak check", lambda s: self._leak_check(s, before))
+            self.deployment.remove()
+        except BaseException as exc:
+            if self.result.status == "passed":
+                self._fail(exc)
+        finally:
+            timer.cancel()
+
+    def _forget_if_empty(self) -> None:
+        """Nothing was created (e.g. the backend check failed): the record is not needed."""
+        if self.deployment is not None and not self.deployment.kept and not self.deployed:
+            self.deployment.remove()
+
+    def _state_ids(self) -> dict[str, dict[str, Any]]:
+        state = getattr(self.engine, "state", None)
+        if state is None:
+            return {}
+        return {a: state.get(a) or {} for a in state.addresses()}
+
+    def _destroy(self, step: Step) -> None:
+        started = time.monotonic()
+        count = self.engine.destroy()
+        step.message = f"{count} resource(s) destroyed"
+        self.say(f"destroy: {count} resource(s) in {time.monotonic() - started:.1f} s")
+
+    def _leak_check(self, step: Step, state_ids: dict[str, dict[str, Any]]) -> None:
+        cfg = self.cell.stack_config()
+        tags = {"RunId": self.deployment.run_id, "EnvironmentSuffix": self.cell.suffix}
+        leftovers = find_leftovers(self.clients, self.cell.region, tags, fault=self.cell.fault,
+                                   state_ids=state_ids, iam_prefix=cfg.project)
+        self.result.leaks = [lo.line() for lo in leftovers]
+        if leftovers:
+            self.result.attach("leaked resources", "\n".join(self.result.leaks) + "\n", "leaks.txt", step=step)
+            raise StepFailed(f"leaked resources after destroy: {', '.join(self.result.leaks)} "
+                             f"(remove with: python -m matrix sweep --run-id {self.deployment.run_id})")
+        step.message = "no leftovers"
+        self.say("leak check: no leftovers")
+
+    def _finish(self) -> None:
+        self.result.stopped = now_ms()
+        if self.clients is not None:
+            self.result.counters = self.clients.counters.as_dict()
+            for step in self.result.steps:
+                suite = step.details.get("suite_api")
+                if suite:
+                    for table, values in suite.items():
+                        for key, n in values.items():
+                            self.result.counters.setdefault(table, {})
+                            self.result.counters[table][key] = self.result.counters[table].get(key, 0) + n
+        if self.result.account_id == "" and self.deployment is not None:
+            self.result.account_id = self.deployment.account_id
+        if self.result.status != "passed" and self.log_path.is_file():
+            tail = self.log_path.read_text().splitlines()[-80:]
+            self.result.attach("engine log (tail)", "\n".join(tail) + "\n", "engine-log-tail.txt")
+        self.result.save()
+        seconds = (self.result.stopped - self.result.started) / 1000
+        self.progress(f"[{self.cell.id}] {self.result.status.upper()} in {seconds:.1f} s")
+
+
+class StepFailed(StackmatrixError):
+    """An expectation was not met (a test failed, a leak was found): the cell failed, not broke."""
+
+
+def plugin_args() -> list[str]:
+    try:
+        import reports.pytest_plugin  # noqa: F401
+    except ImportError:
+        return []
+    return ["-p", "reports.pytest_plugin"]
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    results: list[CellResult]
+    seconds: float
+    synth_failed: bool = False
+    interrupted: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        if self.synth_failed or self.interrupted:
+            return 1
+        return 0 if all(r.status == "passed" for r in self.results) else 1
+
+
+class Runner:
+    def __init__(self, cells: list[Cell], options: RunOptions, progress: Callable[[str], None] = print) -> None:
+        self.cells = cells
+        self.options = options
+        self.progress = progress
+        self.run_id = options.run_id or new_run_id()
+        self.stop_all = threading.Event()
+        self.runs: list[CellRun] = []
+
+    def run(self) -> RunResult:
+        started = time.monotonic()
+        from matrix.synth import synthesize
+        from matrix.suites import run_synth_suite
+
+        synth = synthesize(self.cells, flavor=self.options.cdk, progress=self.progress)
+        self.progress(f"synth: {len(synth.synthesized)} synthesized, {len(synth.cached)} from cache "
+                      f"({synth.seconds:.1f} s)")
+        if self.options.synth_check and run_synth_suite(self.cells) != 0:
+            self.progress("synth suite: policy violations (above): nothing was deployed")
+            return RunResult(self.run_id, [], time.monotonic() - started, synth_failed=True)
+        target = make_target(self.options)
+        target.start()
+        self.progress(f"target: {target.name} at {target.endpoint or 'AWS'}; run {self.run_id}; "
+                      f"{len(self.cells)} cell(s), {self.options.jobs} at a time")
+        previous = self._install_signal_handlers()
+        results: list[CellResult] = []
+        interrupted = False
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, self.options.jobs), thread_name_prefix="cell") as pool:
+                futures = []
+                for cell in self.cells:
+                    run = CellRun(cell, self.options, self.run_id, target, self.progress, self.stop_all)
+                    self.runs.append(run)
+                    futures.append(pool.submit(self._guarded, run))
+                while not all(f.done() for f in futures):
+                    try:
+                        time.sleep(0.2)
+                    except KeyboardInterrupt:
+                        self._interrupt("Ctrl-C")
+                results = [f.result() for f in futures]
+        finally:
+            self._restore_signal_handlers(previous)
+            interrupted = self.stop_all.is_set()
+            kept = any(r.deployment and r.deployment.kept for r in self.runs)
+            target.stop(keep_running=kept)
+            if kept and getattr(target, "endpoint", None):
+                self.progress(f"target left running at {target.endpoint} for kept cells")
+        return RunResult(self.run_id, results, time.monotonic() - started, interrupted=interrupted)
+
+    def _guarded(self, run: CellRun) -> CellResult:
+        if self.stop_all.is_set():
+            run.result.status = "skipped"
+            run.result.error = {"step": "start", "category": "interrupted", "message": "run interrupted before start"}
+            run.result.stopped = now_ms()
+            run.result.save()
+            return run.result
+        return run.execute()
+
+    def _interrupt(self, why: str) -> None:
+        if self.stop_all.is_set():
+            self.progress(f"{why} again: teardown is still running; state is kept, "
+                          "`python -m matrix destroy` finishes it later")
+            return
+        self.progress(f"{why}: stopping every cell and tearing down what was deployed ...")
+        self.stop_all.set()
+        for run in self.runs:
+            run.cancel.set()
+            if run.result.error is None and run.result.status == "passed":
+                run.result.error = {"step": run._current_step(), "category": "interrupted",
+                                    "message": f"run interrupted ({why})"}
+                run.result.status = "broken"
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous = {}
+        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, lambda *_: self._interrupt("SIGTERM"))
+        return previous
+
+    @staticmethod
+    def _restore_signal_handlers(previous: dict[int, Any]) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def summarize(result: RunResult) -> list[str]:
+    lines = []
+    for r in result.results:
+        why = f" — {r.error['step']}: {r.error['message']}" if r.error else ""
+        lines.append(f"{r.status.upper():8} {r.cell}{why}")
+    passed = sum(r.status == "passed" for r in result.results)
+    lines.append(f"{passed}/{len(result.results)} cell(s) passed in {result.seconds:.1f} s (run {result.run_id})")
+    return lines
+
+
+def write_run_record(result: RunResult, options: RunOptions, path: Path | None = None) -> Path:
+    path = path or build_dir() / "run.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({
+        "run_id": result.run_id, "exit_code": result.exit_code, "seconds": round(result.seconds, 2),
+        "cells": [r.cell for r in result.results], "target": options.target, "engine": options.engine,
+        "interrupted": result.interrupted, "synth_failed": result.synth_failed,
+    }, indent=2))
+    return path

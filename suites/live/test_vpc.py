@@ -1,0 +1,142 @@
+"""The live suite: what was deployed matches what the stack promises, read back from AWS.
+
+Every expectation is computed from the cell (region, suffix, StackConfig) and the outputs file;
+no region, id or name is written here.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import unquote
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def route_tables(ec2, outputs):
+    ids = [outputs["public_route_table_id"], *outputs["private_route_table_ids"]]
+    return {rt["RouteTableId"]: rt for rt in ec2.describe_route_tables(RouteTableIds=ids)["RouteTables"]}
+
+
+@pytest.fixture(scope="module")
+def subnets(ec2, outputs):
+    ids = [*outputs["public_subnet_ids"], *outputs["private_subnet_ids"]]
+    return {s["SubnetId"]: s for s in ec2.describe_subnets(SubnetIds=ids)["Subnets"]}
+
+
+def _default_route(rt):
+    return next((r for r in rt["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"), None)
+
+
+def _table_of(route_tables, subnet_id):
+    for rt in route_tables.values():
+        if any(a.get("SubnetId") == subnet_id for a in rt.get("Associations", [])):
+            return rt
+    return None
+
+
+def test_vpc_cidr_and_dns(ec2, outputs, stack_config):
+    vpc = ec2.describe_vpcs(VpcIds=[outputs["vpc_id"]])["Vpcs"][0]
+    assert vpc["CidrBlock"] == stack_config.vpc_cidr == outputs["vpc_cidr"]
+    for attribute, key in (("enableDnsSupport", "EnableDnsSupport"), ("enableDnsHostnames", "EnableDnsHostnames")):
+        value = ec2.describe_vpc_attribute(VpcId=outputs["vpc_id"], Attribute=attribute)[key]["Value"]
+        assert value is True, f"{attribute} is off on {outputs['vpc_id']}"
+
+
+def test_subnets_in_distinct_azs_with_expected_cidrs(subnets, outputs, stack_config, region):
+    public_cidrs, private_cidrs = stack_config.subnet_cidrs()
+    for tier, ids, cidrs in (("public", outputs["public_subnet_ids"], public_cidrs),
+                             ("private", outputs["private_subnet_ids"], private_cidrs)):
+        assert len(ids) == stack_config.az_count, f"{len(ids)} {tier} subnets for {stack_config.az_count} AZs"
+        azs = [subnets[i]["AvailabilityZone"] for i in ids]
+        assert len(set(azs)) == len(azs), f"{tier} subnets share an AZ: {azs}"
+        assert all(az.startswith(region) for az in azs), f"{tier} subnets outside {region}: {azs}"
+        assert sorted(subnets[i]["CidrBlock"] for i in ids) == sorted(cidrs)
+        assert all(subnets[i]["VpcId"] == outputs["vpc_id"] for i in ids)
+
+
+def test_public_subnets_route_to_the_internet_gateway(route_tables, outputs):
+    for subnet_id in outputs["public_subnet_ids"]:
+        rt = _table_of(route_tables, subnet_id)
+        assert rt is not None, f"public subnet {subnet_id} has no route table association"
+        route = _default_route(rt)
+        assert route and route.get("GatewayId") == outputs["internet_gateway_id"], (
+            f"{subnet_id}: 0.0.0.0/0 goes to {route}, not {outputs['internet_gateway_id']}")
+
+
+def test_private_subnets_route_to_the_nat_of_their_own_az(ec2, route_tables, subnets, outputs):
+    nats = {n["NatGatewayId"]: n for n in ec2.describe_nat_gateways(NatGatewayIds=outputs["nat_gateway_ids"])["NatGateways"]}
+    nat_az = {nid: subnets[n["SubnetId"]]["AvailabilityZone"] if n["SubnetId"] in subnets else None
+              for nid, n in nats.items()}
+    for subnet_id in outputs["private_subnet_ids"]:
+        rt = _table_of(route_tables, subnet_id)
+        assert rt is not None, f"private subnet {subnet_id} has no route table association"
+        route = _default_route(rt)
+        assert route and route.get("NatGatewayId") in nats, f"{subnet_id}: 0.0.0.0/0 goes to {route}"
+        az = subnets[subnet_id]["AvailabilityZone"]
+        if len(nats) > 1:
+            assert nat_az[route["NatGatewayId"]] == az, (
+                f"{subnet_id} in {az} routes to {route['NatGatewayId']} in {nat_az[route['NatGatewayId']]}")
+
+
+def test_nat_gateways_available_with_elastic_ips(ec2, outputs):
+    nats = ec2.describe_nat_gateways(NatGatewayIds=outputs["nat_gateway_ids"])["NatGateways"]
+    assert len(nats) == len(outputs["nat_gateway_ids"])
+    for nat in nats:
+        assert nat["State"] == "available", f"{nat['NatGatewayId']} is {nat['State']}"
+        addresses = nat.get("NatGatewayAddresses") or []
+        assert addresses and addresses[0].get("AllocationId"), f"{nat['NatGatewayId']} has no EIP"
+        eip = ec2.describe_addresses(AllocationIds=[addresses[0]["AllocationId"]])["Addresses"][0]
+        assert eip.get("PublicIp")
+
+
+def test_s3_endpoint_on_every_route_table(ec2, outputs, region):
+    endpoint = ec2.describe_vpc_endpoints(VpcEndpointIds=[outputs["s3_endpoint_id"]])["VpcEndpoints"][0]
+    assert endpoint["ServiceName"] == f"com.amazonaws.{region}.s3"
+    assert endpoint["VpcEndpointType"] == "Gateway"
+    expected = {outputs["public_route_table_id"], *outputs["private_route_table_ids"]}
+    assert set(endpoint["RouteTableIds"]) == expected
+
+
+def test_flow_log_active_every_600s_to_the_log_group_with_the_role(ec2, clients, outputs, stack_config):
+    flow = ec2.describe_flow_logs(FlowLogIds=[outputs["flow_log_id"]])["FlowLogs"][0]
+    assert flow["FlowLogStatus"] == "ACTIVE"
+    assert flow["ResourceId"] == outputs["vpc_id"]
+    assert flow["MaxAggregationInterval"] == stack_config.flow_log_interval == 600
+    assert flow["DeliverLogsPermissionArn"] == outputs["flow_log_role_arn"]
+    destination = flow.get("LogDestination") or flow.get("LogGroupName", "")
+    assert outputs["log_group_name"] in destination
+    groups = clients.client("logs").describe_log_groups(logGroupNamePrefix=outputs["log_group_name"])["logGroups"]
+    group = next(g for g in groups if g["logGroupName"] == outputs["log_group_name"])
+    assert group.get("retentionInDays") == stack_config.log_retention_days
+
+
+def test_flow_log_role_trusts_only_vpc_flow_logs_and_is_scoped(clients, outputs):
+    iam = clients.client("iam")
+    name = outputs["flow_log_role_arn"].rsplit("/", 1)[-1]
+    role = iam.get_role(RoleName=name)["Role"]
+    trust = role["AssumeRolePolicyDocument"]
+    trust = json.loads(unquote(trust)) if isinstance(trust, str) else trust
+    principals = [s["Principal"].get("Service") for s in trust["Statement"]]
+    assert principals == ["vpc-flow-logs.amazonaws.com"]
+    for policy_name in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+        doc = iam.get_role_policy(RoleName=name, PolicyName=policy_name)["PolicyDocument"]
+        doc = json.loads(unquote(doc)) if isinstance(doc, str) else doc
+        for statement in doc["Statement"]:
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            assert "*" not in resources, f"{policy_name} allows Resource '*'"
+
+
+def test_every_resource_is_tagged_with_suffix_region_and_run_id(ec2, outputs, cell, run_id):
+    ids = [outputs["vpc_id"], *outputs["public_subnet_ids"], *outputs["private_subnet_ids"],
+           outputs["internet_gateway_id"], *outputs["nat_gateway_ids"], outputs["public_route_table_id"],
+           *outputs["private_route_table_ids"], outputs["s3_endpoint_id"], outputs["flow_log_id"]]
+    tags: dict[str, dict[str, str]] = {i: {} for i in ids}
+    for page in ec2.get_paginator("describe_tags").paginate(Filters=[{"Name": "resource-id", "Values": ids}]):
+        for t in page["Tags"]:
+            tags[t["ResourceId"]][t["Key"]] = t["Value"]
+    for rid, found in tags.items():
+        assert found.get("EnvironmentSuffix") == cell["suffix"], f"{rid}: {found}"
+        assert found.get("Region") == cell["region"], f"{rid}: {found}"
+        assert found.get("RunId") == run_id, f"{rid}: RunId {found.get('RunId')!r} != {run_id!r}"
+        assert cell["suffix"] in found.get("Name", cell["suffix"]), f"{rid}: Name {found.get('Name')!r}"
