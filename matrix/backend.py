@@ -234,9 +234,14 @@ class StateBackend:
                     continue
         return None
 
-    def read(self) -> tuple[State, str]:
+    def read(self, bucket_may_be_gone: bool = False) -> tuple[State, str]:
         """The newest state among bucket and local copies: (state, where it came from)."""
-        remote = self.read_remote()
+        try:
+            remote = self.read_remote()
+        except MissingStateBucket:
+            if not bucket_may_be_gone:
+                raise
+            remote = None
         local = self.read_local()
         if remote and local and remote.lineage != local.lineage:
             if local.is_empty():

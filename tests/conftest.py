@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
@@ -16,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from matrix.clients import Access, ClientFactory
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto server request lines
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -46,7 +46,7 @@ def free_port() -> int:
 
 def answers(url: str, timeout: float = 1.0) -> bool:
     try:
-        with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=timeout) as resp:  # noqa: S310 - loopback
+        with urllib.request.urlopen(f"{url}/moto-api/", timeout=timeout) as resp:  # noqa: S310 - loopback
             return resp.status == 200
     except OSError:
         return False
@@ -162,7 +162,7 @@ class MotoTarget(Target):
         if self.explicit:
             if not answers(self.explicit, 3):
                 raise UsageError(f"--endpoint {self.explicit}: no moto server answers there "
-                                 "(GET /moto-api/data.json); start one or drop --endpoint")
+                                 "(GET /moto-api/); start one or drop --endpoint")
             self.endpoint = self.explicit
             return
         self.server = MotoServer.recorded() if self.mode == "subprocess" else None

@@ -217,6 +217,7 @@ class EmbeddedEngine:
                        self.log)
         self.last_plan: Plan | None = None
         self.state: State | None = None
+        self._live: dict[str, dict[str, Any] | None] = {}
 
     def log(self, msg: str) -> None:
         self._log(redact(f"[{self.cell}] {msg}"))
@@ -365,6 +366,7 @@ class EmbeddedEngine:
                 persister.changed()
             with ThreadPoolExecutor(max_workers=self.options.concurrency, thread_name_prefix=f"{self.cell}") as pool:
                 live = self._refresh(state, pool)
+                self._live = live
                 data = self._read_data(state)
                 plan = self.plan(state, data, live)
                 plan.state_origin = origin
@@ -419,8 +421,9 @@ class EmbeddedEngine:
         deps = sorted(d for d in node.depends_on if not d.startswith("data."))
         started = time.monotonic()
         try:
-            if change.action == "update":
-                attrs = handler.update(self.ctx, state.get(address) or {}, args)
+            if change.action == "update":  # from what is live, so changes made outside are undone
+                current = {**(state.get(address) or {}), **(self._live.get(address) or {})}
+                attrs = handler.update(self.ctx, current, args)
             else:
                 self.journal.begin(address, node.type, args, deps)
                 attrs = handler.create(self.ctx, args)
@@ -516,7 +519,7 @@ class EmbeddedEngine:
             lock = self._lock("OperationTypeApply")
         persister = None
         try:
-            state, origin = self.backend.read()
+            state, origin = self.backend.read(bucket_may_be_gone=True)
             self.state = state
             persister = Persister(self.backend, state, self.log)
             if self._adopt_pending(state):
