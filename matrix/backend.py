@@ -40,12 +40,12 @@ from matrix.errors import StackmatrixError
 
 
 class MissingStateBucket(StackmatrixError):
-    def __init__(self, bucket: str, region: str) -> None:
+    def __init__(self, bucket: str, region: str, detail: str = "") -> None:
         super().__init__(
-            f"state bucket {bucket!r} does not exist in {region} (NoSuchBucket): nothing was created. "
+            f"state bucket {bucket!r} does not exist in {region} (NoSuchBucket). "
             f"Create it (versioning, encryption, public access block), or run again with --bootstrap-backend "
-            "to let stackmatrix create it")
-        self.bucket, self.region = bucket, region
+            f"to let stackmatrix create it{'. ' + detail if detail else ''}")
+        self.bucket, self.region, self.detail = bucket, region, detail
 
 
 class MissingLockTable(StackmatrixError):
