@@ -126,23 +126,23 @@ class Persister:
         while True:
             self._dirty.wait()
             self._dirty.clear()
-            if self._stop and self.written_serial >= self.state.serial:
-                return
             serial = self.state.serial
-            snapshot = self.state.snapshot()
-            try:
-                self.backend.write_remote(snapshot)
-                self.writes += 1
-                self.written_serial = serial
-                self.error = None
-            except Exception as exc:  # kept locally; reported by flush()
-                self.error = exc
-                path = self.backend.keep_errored(snapshot)
-                self.log(f"state write to s3://{self.backend.config.bucket}/{self.backend.config.key} failed "
-                         f"({type(exc).__name__}: {exc}); state kept in {path}")
-                self.written_serial = serial  # nothing more to try for this serial
+            if self.written_serial < serial:
+                snapshot = self.state.snapshot()
+                try:
+                    self.backend.write_remote(snapshot)
+                    self.writes += 1
+                    self.error = None
+                except Exception as exc:  # kept locally; reported by flush()
+                    self.error = exc
+                    path = self.backend.keep_errored(snapshot)
+                    self.log(f"state write to s3://{self.backend.config.bucket}/{self.backend.config.key} "
+                             f"failed ({type(exc).__name__}: {exc}); state kept in {path}")
+                self.written_serial = serial  # written, or kept locally: nothing more to try for it
             with self._idle:
                 self._idle.notify_all()
+            if self._stop:
+                return
 
     def flush(self, timeout: float = 120) -> None:
         """Wait until the latest state is in the bucket; raise StateWriteFailed if it cannot be."""

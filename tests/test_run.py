@@ -1,0 +1,101 @@
+"""`python -m matrix run` end to end on a moto server it starts itself: deploy, live suite, destroy,
+leak check; --keep with env and destroy; a missing bucket; a cell timeout that still tears down."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def matrix(build: Path, *args: str, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    full = dict(os.environ, STACKMATRIX_BUILD=str(build), **(env or {}))
+    return subprocess.run([sys.executable, "-m", "matrix", *args], cwd=ROOT, env=full, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture
+def fresh_build(tmp_path, synth_root) -> Path:
+    """A build folder that already has the session's synthesized cells (saves a cdktf start)."""
+    import shutil
+
+    build = tmp_path / "build"
+    shutil.copytree(synth_root / "synth", build / "synth")
+    return build
+
+
+def test_dev_profile_end_to_end(fresh_build):
+    out = matrix(fresh_build, "run", "--profile", "dev", "--bootstrap-backend")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "PASSED   us-east-1-dev" in out.stdout
+    outputs = json.loads((fresh_build / "outputs" / "us-east-1-dev.json").read_text())
+    assert outputs["vpc_id"].startswith("vpc-") and len(outputs["public_subnet_ids"]) == 3
+    result = json.loads((fresh_build / "cells" / "us-east-1-dev" / "result.json").read_text())
+    assert result["status"] == "passed" and result["leaks"] == []
+    assert [s["name"] for s in result["steps"]] == ["backend", "apply", "live suite", "destroy", "leak check"]
+    assert result["counters"]["calls"]["ec2"] > 30
+    assert not list((fresh_build / "deployments").glob("*.json")), "record removed after a clean destroy"
+    assert not (fresh_build / "emulators" / "moto.json").exists(), "the run's own moto server is stopped"
+    assert list((fresh_build / "allure-results").glob("*-result.json")), "allure-pytest results written"
+
+
+def test_keep_env_and_destroy(fresh_build):
+    out = matrix(fresh_build, "run", "--profile", "dev", "--bootstrap-backend", "--keep")
+    assert out.returncode == 0, out.stdout + out.stderr
+    record = json.loads((fresh_build / "deployments" / "us-east-1-dev.json").read_text())
+    assert record["kept"] is True
+    env_out = matrix(fresh_build, "env", "us-east-1-dev")
+    assert env_out.returncode == 0
+    exports = dict(part.split("=", 1) for line in env_out.stdout.splitlines() if line.startswith("export")
+                   for part in line.split("#")[0].split()[1:])
+    assert exports["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:") and exports["AWS_REGION"] == "us-east-1"
+    # the AWS CLI, which sends no custom header, lands in the cell's own account through its keys
+    cli = subprocess.run([str(Path(sys.executable).parent / "aws"), "ec2", "describe-vpcs", "--filters",
+                          "Name=tag:EnvironmentSuffix,Values=dev", "--output", "json"],
+                         env={**os.environ, **exports}, capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    vpc_ids = [v["VpcId"] for v in json.loads(cli.stdout)["Vpcs"]]
+    outputs = json.loads((fresh_build / "outputs" / "us-east-1-dev.json").read_text())
+    assert vpc_ids == [outputs["vpc_id"]]
+    # re-run of the kept cell: same account, nothing to change
+    again = matrix(fresh_build, "run", "--profile", "dev", "--keep", "--skip-live")
+    assert again.returncode == 0, again.stderr
+    assert "no changes" in again.stderr
+    gone = matrix(fresh_build, "destroy", "us-east-1-dev")
+    assert gone.returncode == 0, gone.stderr
+    assert "destroyed 33 resource(s); no leftovers" in gone.stderr
+    assert not (fresh_build / "deployments" / "us-east-1-dev.json").exists()
+    from matrix.targets.moto import MotoServer
+
+    os.environ["STACKMATRIX_BUILD"] = str(fresh_build)
+    try:
+        server = MotoServer.recorded()
+        if server is not None:
+            server.stop()
+    finally:
+        del os.environ["STACKMATRIX_BUILD"]
+
+
+def test_missing_state_bucket_fails_cleanly(fresh_build):
+    out = matrix(fresh_build, "run", "--profile", "dev")
+    assert out.returncode == 1
+    assert "stackmatrix-tfstate-us-east-1" in out.stdout and "--bootstrap-backend" in out.stdout
+    result = json.loads((fresh_build / "cells" / "us-east-1-dev" / "result.json").read_text())
+    assert result["error"]["step"] == "backend"
+    assert [s["name"] for s in result["steps"]] == ["backend"], "nothing deployed, nothing to destroy"
+
+
+def test_cell_timeout_still_tears_down(fresh_build):
+    out = matrix(fresh_build, "run", "--profile", "dev", "--bootstrap-backend", "--cell-timeout", "1.2")
+    assert out.returncode == 1
+    result = json.loads((fresh_build / "cells" / "us-east-1-dev" / "result.json").read_text())
+    assert result["error"]["category"] == "timeout", result["error"]
+    steps = {s["name"]: s["status"] for s in result["steps"]}
+    assert steps.get("destroy") == "passed" and steps.get("leak check") == "passed", steps
+    assert result["leaks"] == []
