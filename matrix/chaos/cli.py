@@ -1,0 +1,95 @@
+"""`python -m matrix proxy`: the fault proxy alone, for any client.
+
+    python -m matrix proxy --upstream http://127.0.0.1:5000 [--rules FILE] [--port N] [--seed N]
+                           [--log FILE] [--cell LABEL]
+
+The first line on stdout is exactly the URL it listens on (`http://127.0.0.1:PORT`), flushed, so a
+script can read it and point `AWS_ENDPOINT_URL` (or terraform's endpoints) there. It serves until
+SIGINT or SIGTERM, then prints a fault summary on stderr and exits 0. Bad input (unknown service,
+operation or error code in the rules, a malformed file, a bad URL or port) is a UsageError: exit 2.
+
+`add_proxy_parser(subparsers)` registers the subcommand on matrix/__main__.py's parser;
+`main(argv)` runs it standalone (`python -m matrix.chaos.cli proxy ...`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from matrix.errors import StackmatrixError, UsageError
+
+
+def add_proxy_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "proxy", help="run the AWS fault proxy alone (prints its URL, serves until SIGINT/SIGTERM)",
+        description="An HTTP reverse proxy on 127.0.0.1 that injects AWS faults (throttles, errors, "
+        "latency, connection resets) by rule, in each protocol's own error format.",
+    )
+    p.add_argument("--upstream", required=True, metavar="URL",
+                   help="the endpoint behind the proxy, e.g. a moto server or LocalStack (http://127.0.0.1:4566)")
+    p.add_argument("--rules", metavar="FILE",
+                   help="rule file, JSON or TOML: our schema, LocalStack Chaos rules or FIS (none: pass-through)")
+    p.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
+    p.add_argument("--seed", type=int, help="random seed for probabilities (default: the file's, else 0)")
+    p.add_argument("--log", metavar="FILE", help="fault log, one JSON line per injected fault")
+    p.add_argument("--cell", default="", help="cell label written in the fault log")
+    p.set_defaults(func=cmd_proxy)
+    return p
+
+
+def cmd_proxy(args: argparse.Namespace) -> int:
+    from matrix.chaos.faultlog import FaultLog
+    from matrix.chaos.proxy import FaultProxy
+    from matrix.chaos.rules import RuleSet, load_rules
+
+    rules = load_rules(args.rules, seed=args.seed) if args.rules else RuleSet(seed=args.seed or 0)
+    proxy = FaultProxy(args.upstream, rules, fault_log=None, cell=args.cell, port=args.port)
+    log = FaultLog(args.log) if args.log else FaultLog()
+    proxy.fault_log = log
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        proxy.start()
+        print(proxy.url, flush=True)
+        print(f"fault proxy: {proxy.url} -> {proxy.upstream_url}, {len(rules)} rule(s)"
+              f"{' from ' + args.rules if args.rules else ''}, seed {rules.seed}"
+              f"{', log ' + args.log if args.log else ''}; Ctrl-C to stop", file=sys.stderr, flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        proxy.stop()
+        log.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    summary = proxy.stats()
+    print(f"fault proxy: {summary['requests']} request(s), {summary['faults']['total']} fault(s) injected: "
+          f"{json.dumps(summary['faults']['by_rule'])}", file=sys.stderr, flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m matrix.chaos.cli")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_proxy_parser(sub)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except StackmatrixError as exc:
+        print(f"failed: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""The AWS wire protocols, both ways: what a request is, and what an error answer looks like.
+
+Reading a request (`classify`), from the cheapest clue to the dearest:
+
+* region and service: the SigV4 credential scope, `Credential=AKID/20240101/<region>/<service>/aws4_request`,
+  in the `Authorization` header or, for presigned URLs, in the `X-Amz-Credential` query parameter;
+  without a signature, the `X-Amz-Target` prefix or the query `Version` tells the service;
+* operation, per protocol family:
+  - `json` (DynamoDB JSON 1.0, CloudWatch Logs JSON 1.1): `X-Amz-Target: DynamoDB_20120810.PutItem`;
+  - `query` (IAM, STS) and `ec2`: `Action=` in the form body, or in the query string of a GET;
+  - `rest-xml` (S3): method + path + query + a few headers, matched against the routes of botocore's
+    S3 model (`catalog.s3_routes`): HEAD /b -> HeadBucket, GET /b?list-type=2 -> ListObjectsV2,
+    PUT /b/k -> PutObject (CopyObject with `x-amz-copy-source`), PUT /b?versioning ->
+    PutBucketVersioning, ... Path-style (`/bucket/key`) and virtual-host style (`bucket.s3.<region>.
+    amazonaws.com`, `bucket.s3.localhost.localstack.cloud`, `bucket.localhost`) both work.
+* `is_mutating(service, operation, method)`: S3 -> any method but GET/HEAD; others -> anything that
+  is not a read (`Describe*`, `Get*`, `List*`, `Head*`, `Query`, `Scan`, `BatchGet*`, ... see READ_PREFIXES).
+
+Writing an error (`error_response`), exactly as each protocol sends it, so that botocore's parsers
+(botocore/parsers.py) and the other SDKs find code and message where they look:
+
+* ec2 (EC2QueryParser): `<Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/></Response>`;
+* query (QueryParser): `<ErrorResponse xmlns=".../doc/<version>/"><Error><Type>Sender|Receiver</Type>
+  <Code/><Message/></Error><RequestId/></ErrorResponse>`;
+* json (BaseJSONParser): `{"__type": "...", "message": "..."}` with `Content-Type:
+  application/x-amz-json-1.0|1.1`, `x-amzn-ErrorType` and, for DynamoDB, a correct `x-amz-crc32`;
+* rest-xml (RestXMLParser, S3 form): `<Error><Code/><Message/><RequestId/><HostId/></Error>` with
+  `x-amz-request-id` / `x-amz-id-2`; a HEAD answer has no body (botocore then reads the code from the
+  status: "503", which it retries as a transient error, as with real S3).
+Every answer carries `x-amzn-RequestId` (S3: `x-amz-request-id`) and `x-stackmatrix-fault: <rule>`.
+"""
+
+from __future__ import annotations
+
+import base64
+import http
+import json
+import os
+import re
+import uuid
+import zlib
+from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote, unquote_plus
+from xml.sax.saxutils import escape
+
+from matrix.chaos import catalog
+
+# Per known service: protocol family, API version (query `Version`), XML namespace, JSON target prefix.
+SERVICES: dict[str, dict[str, str | None]] = {
+    "ec2": {"protocol": "ec2", "version": "2016-11-15", "xmlns": "http://ec2.amazonaws.com/doc/2016-11-15/"},
+    "iam": {"protocol": "query", "version": "2010-05-08", "xmlns": "https://iam.amazonaws.com/doc/2010-05-08/"},
+    "sts": {"protocol": "query", "version": "2011-06-15", "xmlns": "https://sts.amazonaws.com/doc/2011-06-15/"},
+    "s3": {"protocol": "rest-xml"},
+    "dynamodb": {"protocol": "json", "json_version": "1.0", "target": "DynamoDB_20120810"},
+    "logs": {"protocol": "json", "json_version": "1.1", "target": "Logs_20140328"},
+}
+_TARGET_PREFIX = {str(v["target"]): k for k, v in SERVICES.items() if v.get("target")}
+_QUERY_VERSION = {str(v["version"]): k for k, v in SERVICES.items() if v.get("version")}
+# signing name in the credential scope -> service name, where they differ
+_SIGNING_NAMES = {"s3express": "s3", "execute-api": "apigateway"}
+
+READ_PREFIXES = (
+    "Describe", "Get", "List", "Head", "Query", "Scan", "Search", "Filter", "Simulate", "Test",
+    "Validate", "Decode", "Assume", "Acquire", "Confirm", "Select", "BatchGet", "TransactGet", "Generate",
+)
+_READ_EXACT = frozenset({"Query", "Scan"})
+
+_CRED_RE = re.compile(r"Credential=([^/,\s]*)/(\d{8})/([^/]+)/([^/]+)/aws4_request")
+_ACTION_RE = re.compile(rb"(?:^|&)Action=([^&]*)")
+_VERSION_RE = re.compile(rb"(?:^|&)Version=([^&]*)")
+_S3_VHOST_RE = re.compile(r"^(?P<bucket>.+?)\.s3(?:[.-]|$)")
+
+# Bodies of query-protocol calls are small; never buffer more than this to find `Action`.
+MAX_CLASSIFY_BODY = 1 << 20
+
+
+@dataclass(slots=True)
+class RequestInfo:
+    """What one HTTP request is, in AWS terms."""
+
+    service: str          # "" when not an AWS call (emulator internals such as /moto-api/)
+    region: str
+    operation: str
+    protocol: str         # ec2 | query | json | rest-xml | rest-json | unknown
+    method: str
+    json_version: str = "1.1"
+
+    @property
+    def mutating(self) -> bool:
+        return is_mutating(self.service, self.operation, self.method)
+
+    def as_dict(self) -> dict[str, str | bool]:
+        return {"service": self.service, "region": self.region, "operation": self.operation,
+                "protocol": self.protocol, "mutating": self.mutating}
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+def credential_scope(headers: dict[str, str], query: str = "") -> tuple[str, str]:
+    """(region, service) from the SigV4 credential scope, or ("", "") when the request is unsigned."""
+    auth = headers.get("authorization", "")
+    m = _CRED_RE.search(auth) if auth else None
+    if m is None and "X-Amz-Credential=" in query:
+        m = _CRED_RE.search("Credential=" + unquote(query.split("X-Amz-Credential=", 1)[1].split("&", 1)[0]))
+    if m is None:
+        return "", ""
+    service = m.group(4)
+    return m.group(3), _SIGNING_NAMES.get(service, service)
+
+
+def needs_body(method: str, headers: dict[str, str]) -> bool:
+    """True when the operation is in the body (query protocol POST): the proxy then buffers it."""
+    if method != "POST" or "x-amz-target" in headers:
+        return False
+    ctype = headers.get("content-type", "")
+    if not ctype.startswith("application/x-www-form-urlencoded"):
+        return False
+    try:
+        return 0 < int(headers.get("content-length", "0")) <= MAX_CLASSIFY_BODY
+    except ValueError:
+        return False
+
+
+def classify(method: str, target: str, headers: dict[str, str], body: bytes | None = None) -> RequestInfo:
+    """Identify a request. `headers` keys are lower-case; `target` is the request-target (path?query)."""
+    path, _, query = target.partition("?")
+    region, service = credential_scope(headers, query)
+    amz_target = headers.get("x-amz-target")
+    if amz_target:
+        prefix, _, op = amz_target.rpartition(".")
+        service = service or _TARGET_PREFIX.get(prefix, "")
+        ctype = headers.get("content-type", "")
+        version = "1.0" if ctype.endswith("1.0") else "1.1"
+        if service in SERVICES and SERVICES[service].get("json_version"):
+            version = str(SERVICES[service]["json_version"])
+        return RequestInfo(service, region, op, "json", method, version)
+    if path.startswith(("/moto-api", "/_localstack", "/_aws/")) and not service:
+        return RequestInfo("", region, "", "unknown", method)
+    action = version = None
+    if body and needs_body(method, headers):
+        m = _ACTION_RE.search(body)
+        action = unquote_plus(m.group(1).decode("latin-1")) if m else None
+        v = _VERSION_RE.search(body)
+        version = unquote_plus(v.group(1).decode("latin-1")) if v else None
+    if action is None and "Action=" in query:
+        qs = parse_qs(query, keep_blank_values=True)
+        action = (qs.get("Action") or [None])[0]
+        version = (qs.get("Version") or [None])[0]
+    if action is not None:
+        service = service or _QUERY_VERSION.get(version or "", "")
+        proto = "ec2" if service == "ec2" else "query"
+        return RequestInfo(service, region, action, proto, method)
+    if service == "s3" or (not service and _looks_s3(headers)):
+        return RequestInfo("s3", region, s3_operation(method, path, query, headers), "rest-xml", method)
+    if service:
+        proto = _protocol_guess(service)
+        return RequestInfo(service, region, "", proto, method)
+    return RequestInfo("", region, "", "unknown", method)
+
+
+def _looks_s3(headers: dict[str, str]) -> bool:
+    return "x-amz-content-sha256" in headers or bool(_S3_VHOST_RE.match(headers.get("host", "")))
+
+
+def _protocol_guess(service: str) -> str:
+    if service in SERVICES:
+        return str(SERVICES[service]["protocol"])
+    try:
+        return catalog.protocol_of(service)
+    except Exception:
+        return "unknown"
+
+
+def split_bucket_key(path: str, host: str) -> tuple[str, str]:
+    """(bucket, key) of an S3 request, path-style or virtual-host style."""
+    hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    m = _S3_VHOST_RE.match(hostname)
+    bucket = m.group("bucket") if m else ""
+    if not bucket and hostname.endswith(".localhost"):
+        bucket = hostname[: -len(".localhost")]
+    rest = path.lstrip("/")
+    if bucket:
+        return bucket, unquote(rest)
+    b, _, key = rest.partition("/")
+    return unquote(b), unquote(key)
+
+
+def s3_operation(method: str, path: str, query: str, headers: dict[str, str]) -> str:
+    """The S3 operation name of a REST request (botocore's name), e.g. ListObjectsV2."""
+    bucket, key = split_bucket_key(path, headers.get("host", ""))
+    routes = catalog.s3_routes().get((method, bool(bucket), bool(key)), ())
+    qs = parse_qs(query, keep_blank_values=True) if query else {}
+    for route in routes:  # sorted most specific first
+        if all(k in qs and (v is None or v in qs[k]) for k, v in route.fixed_query) \
+                and all(q in qs for q in route.required_query) \
+                and all(h in headers for h in route.required_headers):
+            return route.operation
+    if method == "POST" and bucket and not key:
+        return "PostObject"  # browser form upload: not a botocore operation
+    return f"{method.title()}{'Object' if key else 'Bucket' if bucket else ''}"
+
+
+def is_mutating(service: str, operation: str, method: str = "POST") -> bool:
+    """Does the call change state? S3 by method, the others by the operation's verb."""
+    if service == "s3":
+        return method not in ("GET", "HEAD")
+    if not operation:
+        return method not in ("GET", "HEAD")
+    if operation in _READ_EXACT:
+        return False
+    return not operation.startswith(READ_PREFIXES)
+
+
+# -- writing ---------------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class ErrorResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def head_bytes(self, keep_alive: bool = True) -> bytes:
+        reason = _reason(self.status)
+        lines = [f"HTTP/1.1 {self.status} {reason}"]
+        lines += [f"{k}: {v}" for k, v in self.headers]
+        if not keep_alive:
+            lines.append("Connection: close")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _reason(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _http_date() -> str:
+    from email.utils import formatdate
+
+    return formatdate(usegmt=True)
+
+
+def error_response(info: RequestInfo, code: str, status: int, message: str, *, rule: str = "",
+                   req_id: str | None = None) -> ErrorResponse:
+    """The error answer `info.service` would send for `code`, in its protocol's exact shape."""
+    rid = req_id or request_id()
+    msg = escape(message)
+    headers: list[tuple[str, str]] = [("Date", _http_date())]
+    proto = info.protocol
+    if proto == "ec2":
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{escape(code)}</Code>'
+                f"<Message>{msg}</Message></Error></Errors><RequestID>{rid}</RequestID></Response>").encode()
+        headers += [("Content-Type", "text/xml;charset=UTF-8"), ("x-amzn-RequestId", rid)]
+    elif proto == "query":
+        xmlns = SERVICES.get(info.service, {}).get("xmlns") or f"https://{info.service}.amazonaws.com/doc/"
+        kind = "Sender" if status < 500 else "Receiver"
+        body = (f'<ErrorResponse xmlns="{xmlns}">\n  <Error>\n    <Type>{kind}</Type>\n'
+                f"    <Code>{escape(code)}</Code>\n    <Message>{msg}</Message>\n  </Error>\n"
+                f"  <RequestId>{rid}</RequestId>\n</ErrorResponse>\n").encode()
+        headers += [("Content-Type", "text/xml"), ("x-amzn-RequestId", rid)]
+    elif proto in ("json", "rest-json", "unknown"):
+        type_ = code
+        if info.service == "dynamodb":
+            type_ = f"com.amazonaws.dynamodb.v20120810#{code}"
+        body = json.dumps({"__type": type_, "message": message}, separators=(",", ":")).encode()
+        ctype = "application/json" if proto == "rest-json" else f"application/x-amz-json-{info.json_version}"
+        headers += [("Content-Type", ctype), ("x-amzn-RequestId", rid), ("x-amzn-ErrorType", code)]
+        if info.service == "dynamodb":
+            headers.append(("x-amz-crc32", str(zlib.crc32(body) & 0xFFFFFFFF)))
+    else:  # rest-xml: S3
+        host_id = base64.b64encode(os.urandom(48)).decode()
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{escape(code)}</Code><Message>{msg}</Message>'
+                f"<RequestId>{rid}</RequestId><HostId>{host_id}</HostId></Error>").encode()
+        headers += [("Content-Type", "application/xml"), ("x-amz-request-id", rid), ("x-amz-id-2", host_id)]
+    if info.method == "HEAD":
+        body = b""
+    headers.append(("Content-Length", str(len(body))))
+    if rule:
+        headers.append(("x-stackmatrix-fault", _header_safe(rule)))
+    return ErrorResponse(status, headers, body)
+
+
+def _header_safe(text: str) -> str:
+    return re.sub(r"[^\x21-\x7e ]", "?", text)[:200]
