@@ -1,0 +1,62 @@
+"""The matrix grid as Markdown: the CI job summary ($GITHUB_STEP_SUMMARY) and build/grid/summary.md.
+
+GitHub renders the step summary file as Markdown on the run's page; the file is shared by every
+step of a job, so we append to it, never overwrite.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from reports.files import append_text, write_text
+from reports.grid import ICONS, Grid, GridRow
+
+STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ").strip()
+
+
+def _square(row: GridRow | None) -> str:
+    if row is None:
+        return "—"
+    text = f"{ICONS.get(row.status, '')} {row.status} {row.seconds:.1f}s"
+    if row.calls or row.retries or row.throttles:
+        text += f" · {row.retries}r/{row.throttles}t"
+    if row.category:
+        text += f" · {row.category}"
+    return _md(text)
+
+
+def render(grid: Grid, title: str, report_url: str | None = None) -> str:
+    lines = [f"### {_md(title)}", "", grid.summary() + (f" · [Allure report]({report_url})" if report_url else ""), ""]
+    lines.append("| region | suffix | " + " | ".join(_md(s) for s in grid.scenarios) + " |")
+    lines.append("|---|---|" + "---|" * len(grid.scenarios))
+    for region in grid.regions:
+        for suffix in grid.suffixes:
+            if not any(r.region == region and r.suffix == suffix for r in grid.rows):
+                continue
+            squares = " | ".join(_square(grid.at(region, suffix, s)) for s in grid.scenarios)
+            lines.append(f"| {_md(region)} | {_md(suffix)} | {squares} |")
+    failures = [r for r in grid.rows if r.status in ("failed", "broken")]
+    if failures:
+        lines += ["", "| failed cell | step | category | cause |", "|---|---|---|---|"]
+        for r in failures:
+            lines.append(f"| `{r.cell}` | {_md(r.step)} | {_md(r.category)} | {_md(r.message)[:300]} |")
+    lines.append("")
+    lines.append("_retries/throttles are API calls retried / throttled during the cell (r/t)._")
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(grid: Grid, path: Path, title: str, report_url: str | None = None) -> Path:
+    return write_text(Path(path), render(grid, title, report_url))
+
+
+def write_step_summary(markdown: str, environ: dict[str, str] | None = None) -> Path | None:
+    """Append to $GITHUB_STEP_SUMMARY when it is set; returns the file written, or None."""
+    target = (os.environ if environ is None else environ).get(STEP_SUMMARY_ENV)
+    if not target:
+        return None
+    return append_text(Path(target), markdown + "\n")
