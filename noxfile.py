@@ -55,17 +55,34 @@ def synth(session: nox.Session) -> None:
 @nox.parametrize("suffix", NIGHTLY_SUFFIXES)
 @nox.parametrize("region", NIGHTLY_REGIONS)
 def cell(session: nox.Session, region: str, suffix: str) -> None:
-    """One nightly cell, end to end."""
-    env = _env(session)
-    _matrix(session, env, "synth", "--check", "--profile", "nightly", "--region", region,
-            "--suffix", suffix, *session.posargs)
+    """One nightly cell end to end on the embedded emulator (extra flags after --)."""
+    env = _env(session, node=True)
+    _matrix(session, env, "run", "--profile", "nightly", "--region", region, "--suffix", suffix,
+            "--bootstrap-backend", *session.posargs)
 
 
 @nox.session(python=False)
 def matrix(session: nox.Session) -> None:
-    """The main job: the dev profile (or the one given after --), synth and synth suite."""
+    """The main job: the dev profile on the embedded emulator, end to end, then the report.
+
+    `nox -s matrix -- --profile nightly --jobs 4` runs another profile with other flags.
+    """
+    env = _env(session, node=True)
+    _matrix(session, env, "run", *(session.posargs or ["--profile", "dev"]), "--bootstrap-backend")
+
+
+@nox.session(python=False)
+def report(session: nox.Session) -> None:
+    """Rebuild the Allure report from build/ (flags after --: --merge DIR, --single-file, --publish)."""
+    env = _env(session, node=True)
+    _matrix(session, env, "report", *session.posargs)
+
+
+@nox.session(python=False)
+def localstack(session: nox.Session) -> None:
+    """Managed LocalStack in host mode: `nox -s localstack -- start|stop|status`."""
     env = _env(session)
-    _matrix(session, env, "synth", "--check", *(session.posargs or ["--profile", "dev"]))
+    _matrix(session, env, "localstack", *(session.posargs or ["status"]))
 
 
 @nox.session(python=False)

@@ -123,16 +123,29 @@ def run_options(args: argparse.Namespace, cells) -> object:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from matrix.runner import Runner, summarize, write_run_record
+    from matrix.runner import Runner, start_reports, summarize, write_run_record
 
     cells = select_cells(args)
     if not cells:
         raise UsageError(f"--shard {args.shard} selects no cell of profile {args.profile}")
     options = run_options(args, cells)
-    result = Runner(cells, options, progress=_progress).run()
+    runner = Runner(cells, options, progress=_progress)
+    run_info = {"run_id": runner.run_id, "profile": args.profile, "target": options.target,
+                "engine": options.engine, "cdk": options.cdk or "cdktf", "shard": args.shard or ""}
+    start_reports(run_info, _progress)
+    result = runner.run()
     write_run_record(result, options)
     for line in summarize(result):
         print(line)
+    if not args.no_report:
+        from reports.build import build_report
+
+        run_info.update(runner.target_facts)
+        outcome = build_report(run=run_info)
+        for line in outcome.lines():
+            print(line)
+        if outcome.html.ok:
+            print(f"report: {outcome.html.index}")
     return result.exit_code
 
 
@@ -178,6 +191,13 @@ def cmd_force_unlock(args: argparse.Namespace) -> int:
     return 0
 
 
+def guarded_s3_client_factory():
+    """S3 client for `report --publish` to a real bucket: only through the real-account guard."""
+    from matrix.targets.aws import guarded_session
+
+    return guarded_session(purpose="report --publish").client("s3")
+
+
 # -- parser ------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -215,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-id", help="name the run (default: time + random)")
     p.add_argument("--max-attempts", type=int, default=8, help="botocore standard-mode attempts per call")
     p.add_argument("--skip-live", action="store_true", help="deploy and destroy without the live suite")
+    p.add_argument("--no-report", action="store_true", help="write results, skip building the HTML report")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("destroy", help="destroy cells kept with --keep (from their state)")
@@ -236,6 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("lock_id", metavar="LOCK_ID")
     p.add_argument("--cell", required=True)
     p.set_defaults(func=cmd_force_unlock)
+
+    from matrix.chaos.cli import add_proxy_parser
+    from matrix.targets.localstack_cli import add_localstack_parser
+    from reports.cli import add_report_parser
+
+    add_report_parser(sub, s3_client_factory=guarded_s3_client_factory)
+    add_proxy_parser(sub)
+    add_localstack_parser(sub)
 
     p = sub.add_parser("check", help="run the synth policy rules on cdk.tf.json files")
     p.add_argument("files", nargs="+", metavar="FILE")

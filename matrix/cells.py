@@ -328,7 +328,8 @@ def parse_shard(spec: str) -> tuple[int, int]:
         raise UsageError(f"--shard {spec!r}: use I/N with 1 <= I <= N, e.g. --shard 2/4")
     index, total = int(m.group(1)), int(m.group(2))
     if total < 1 or not 1 <= index <= total:
-        raise UsageError(f"--shard {spec!r}: in I/N, I must be between 1 and N (N >= 1), e.g. --shard 1/{max(total, 1)}")
+        raise UsageError(f"--shard {spec!r}: in I/N, I must be between 1 and N (N >= 1), "
+                         f"e.g. --shard 1/{max(total, 1)}")
     return index, total
 
 

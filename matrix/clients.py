@@ -98,7 +98,7 @@ class ClientFactory:
         self.counters = counters or Counters()
         self.max_attempts = max_attempts
         self._config = Config(
-            retries={"mode": "standard", "max_attempts": max_attempts},
+            retries={"mode": "standard", "total_max_attempts": max_attempts},  # attempts, first one included
             connect_timeout=connect_timeout, read_timeout=read_timeout, max_pool_connections=32,
             s3={"addressing_style": "path"} if access.endpoint else None,
         )

@@ -20,7 +20,6 @@ from matrix.leaks import find_leftovers, sweep
 from matrix.paths import build_dir
 from matrix.targets.base import Deployment
 
-
 # -- run ledgers -------------------------------------------------------------------------------
 
 def ledger_path(run_id: str) -> Path:

@@ -41,7 +41,7 @@ from matrix.ops import record_in_ledger
 from matrix.paths import PROJECT_ROOT, allure_results_dir, build_dir, outputs_dir
 from matrix.redact import redact
 from matrix.results import CellResult, Step, now_ms
-from matrix.suites import SUITES
+from matrix.suites import SUITES, plugin_args
 from matrix.targets.base import Deployment, Target
 
 
@@ -159,7 +159,7 @@ class CellRun:
         step = self._current_step()
         message = redact(f"{type(exc).__name__}: {exc}") if not isinstance(exc, StepFailed) else str(exc)
         if self.result.error is None:
-            self.result.error = {"step": step, "category": type(exc).__name__, "message": message}
+            self.result.error = {"step": step, "category": error_category(exc), "message": message}
         self.result.status = "failed" if isinstance(exc, StepFailed | AssertionError) else "broken"
         self.say(f"FAILED at {step}: {message}")
 
@@ -316,7 +316,8 @@ class CellRun:
         if leftovers:
             self.result.attach("leaked resources", "\n".join(self.result.leaks) + "\n", "leaks.txt", step=step)
             raise StepFailed(f"leaked resources after destroy: {', '.join(self.result.leaks)} "
-                             f"(remove with: python -m matrix sweep --run-id {self.deployment.run_id})")
+                             f"(remove with: python -m matrix sweep --run-id {self.deployment.run_id})",
+                             "LeakedResources")
         step.message = "no leftovers"
         self.say("leak check: no leftovers")
 
@@ -344,13 +345,32 @@ class CellRun:
 class StepFailed(StackmatrixError):
     """An expectation was not met (a test failed, a leak was found): the cell failed, not broke."""
 
+    def __init__(self, message: str, category: str = "ProductDefect") -> None:
+        super().__init__(message)
+        self.category = category
 
-def plugin_args() -> list[str]:
-    try:
-        import reports.pytest_plugin  # noqa: F401
-    except ImportError:
-        return []
-    return ["-p", "reports.pytest_plugin"]
+
+def error_category(exc: BaseException) -> str:
+    """The report category token (reports/categories.py) for a failure."""
+    from matrix.backend import LockHeld, MissingLockTable, MissingStateBucket, StateConflict, StateWriteFailed
+    from matrix.clients import THROTTLE_CODES
+    from matrix.engines.embedded.config import ConfigError
+    from matrix.engines.embedded.resources.base import error_code
+
+    if isinstance(exc, StepFailed):
+        return exc.category
+    if isinstance(exc, MissingStateBucket):
+        return "MissingStateBucket"
+    if isinstance(exc, LockHeld):
+        return "LockContention"
+    if isinstance(exc, StateWriteFailed | StateConflict):
+        return "StateLost"
+    if isinstance(exc, MissingLockTable | ConfigError | UsageError):
+        return "PolicyViolation"
+    cause = getattr(exc, "cause", exc)
+    if error_code(cause) in THROTTLE_CODES:
+        return "ThrottlingNotSurvived"
+    return type(exc).__name__
 
 
 @dataclass
@@ -376,11 +396,12 @@ class Runner:
         self.run_id = options.run_id or new_run_id()
         self.stop_all = threading.Event()
         self.runs: list[CellRun] = []
+        self.target_facts: dict[str, str] = {}
 
     def run(self) -> RunResult:
         started = time.monotonic()
-        from matrix.synth import synthesize
         from matrix.suites import run_synth_suite
+        from matrix.synth import synthesize
 
         synth = synthesize(self.cells, flavor=self.options.cdk, progress=self.progress)
         self.progress(f"synth: {len(synth.synthesized)} synthesized, {len(synth.cached)} from cache "
@@ -390,6 +411,7 @@ class Runner:
             return RunResult(self.run_id, [], time.monotonic() - started, synth_failed=True)
         target = make_target(self.options)
         target.start()
+        self.target_facts = target.describe()
         self.progress(f"target: {target.name} at {target.endpoint or 'AWS'}; run {self.run_id}; "
                       f"{len(self.cells)} cell(s), {self.options.jobs} at a time")
         previous = self._install_signal_handlers()
@@ -451,6 +473,24 @@ class Runner:
     def _restore_signal_handlers(previous: dict[int, Any]) -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def start_reports(run_info: dict[str, Any], progress: Callable[[str], None]) -> None:
+    """A run starts with empty results (history lives elsewhere), its metadata and the CI it runs in."""
+    import shutil
+
+    from matrix.results import cells_dir
+
+    for folder in (allure_results_dir(), cells_dir()):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
+    try:
+        from reports.build import write_run_metadata
+        from reports.executor import detect_ci
+    except ImportError:
+        return
+    write_run_metadata(run=run_info)
+    progress(detect_ci().describe())
 
 
 def summarize(result: RunResult) -> list[str]:

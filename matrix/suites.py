@@ -19,16 +19,26 @@ from matrix.paths import PROJECT_ROOT, allure_results_dir
 SUITES = PROJECT_ROOT / "suites"
 
 
+def plugin_args() -> list[str]:
+    """Load the Allure labelling plugin when the reports package is importable."""
+    try:
+        import reports.pytest_plugin  # noqa: F401
+    except ImportError:
+        return []
+    return ["-p", "reports.pytest_plugin"]
+
+
 def pytest_command(suite: str, extra: Sequence[str] = ()) -> list[str]:
     return [
         sys.executable, "-m", "pytest", str(SUITES / suite), "-q", "-p", "no:cacheprovider",
-        f"--alluredir={allure_results_dir()}", "--rootdir", str(SUITES), *extra,
+        f"--alluredir={allure_results_dir()}", "--rootdir", str(SUITES), *plugin_args(), *extra,
     ]
 
 
 def run_synth_suite(cells: Sequence[Cell], extra: Sequence[str] = ()) -> int:
     env = dict(os.environ)
     env["STACKMATRIX_SUITE_CELLS"] = json.dumps([c.to_dict() for c in cells])
+    env["STACKMATRIX_SUITE"] = "synth"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     allure_results_dir().mkdir(parents=True, exist_ok=True)
     return subprocess.run(pytest_command("synth", extra), env=env, cwd=PROJECT_ROOT, check=False).returncode

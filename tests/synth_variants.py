@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from matrix.cells import expand  # noqa: E402
-from stack.cdk import load, stop_runtime  # noqa: E402
-from stack.vpc import make_stack  # noqa: E402
+from matrix.cells import expand
+from stack.cdk import load, stop_runtime
+from stack.vpc import make_stack
 
 WILDCARD = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": ["logs:PutLogEvents"], "Resource": "*"}]})

@@ -151,7 +151,7 @@ def test_missing_lock_table_is_named(dev_synth, tmp_path, clients):
     synth = unique_bucket(dev_synth, tmp_path, dynamodb_table="no-such-table")
     engine = engine_for(synth, clients, tmp_path, bootstrap_backend=False)
     engine.backend.create_bucket()
-    with pytest.raises(MissingLockTable, match="no-such-table.*LockID"):
+    with pytest.raises(MissingLockTable, match=r"no-such-table.*LockID"):
         engine.apply()
 
 

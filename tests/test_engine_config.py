@@ -62,6 +62,6 @@ def test_engine_construction_makes_no_api_call(dev_synth, tmp_path, clients):
 
     path = _mutated(dev_synth, tmp_path, lambda d: d["resource"].setdefault("aws_lambda_function", {}).update(
         {"f": {"function_name": "x"}}))
-    with pytest.raises(ConfigError, match="aws_lambda_function.f"):
+    with pytest.raises(ConfigError, match=r"aws_lambda_function\.f"):
         EmbeddedEngine("c", path, clients, tmp_path / "state")
     assert clients.counters.total("calls") == 0

@@ -68,7 +68,7 @@ def test_fault_cells_get_their_own_names():
 
 
 def test_dynamodb_locking_needs_a_table():
-    with pytest.raises(StackConfigError, match="needs backend.dynamodb_table"):
+    with pytest.raises(StackConfigError, match=r"needs backend\.dynamodb_table"):
         cfg(backend=BackendConfig(bucket="bucket-x", key="dev/x.tfstate", region="us-east-1", locking="dynamodb"))
     ok = cfg(backend=BackendConfig(bucket="bucket-x", key="dev/x.tfstate", region="us-east-1", locking="both",
                                    dynamodb_table="locks"))

@@ -14,6 +14,7 @@ any custom header.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -125,10 +126,8 @@ class MotoServer:
             os.kill(self.pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout
             while pid_alive(self.pid) and time.monotonic() < deadline:
-                try:
+                with contextlib.suppress(ChildProcessError):
                     os.waitpid(self.pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
                 time.sleep(0.05)
             if pid_alive(self.pid):
                 os.kill(self.pid, signal.SIGKILL)
@@ -138,7 +137,8 @@ class MotoServer:
 def _admin_client(url: str, service: str, account_id: str) -> Any:
     """A client whose requests carry x-moto-account-id (used only to provision the account)."""
     client = boto3.client(service, endpoint_url=url, region_name="us-east-1", aws_access_key_id="admin",
-                          aws_secret_access_key="admin", config=Config(retries={"mode": "standard"}))
+                          aws_secret_access_key="admin",  # noqa: S106 - moto's admin test key
+                          config=Config(retries={"mode": "standard"}))
 
     def add_header(request: Any, **_: Any) -> None:
         request.headers["x-moto-account-id"] = account_id
@@ -173,10 +173,8 @@ class MotoTarget(Target):
     def access(self, cell_id: str, region: str, run_id: str) -> Access:
         account = account_for(run_id, cell_id)
         iam = _admin_client(self.endpoint, "iam", account)
-        try:
+        with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
             iam.create_user(UserName=IAM_USER)
-        except iam.exceptions.EntityAlreadyExistsException:
-            pass
         key = iam.create_access_key(UserName=IAM_USER)["AccessKey"]
         return Access(region, self.endpoint, key["AccessKeyId"], key["SecretAccessKey"], None, None, account)
 

@@ -65,7 +65,8 @@ def test_public_subnets_route_to_the_internet_gateway(route_tables, outputs):
 
 
 def test_private_subnets_route_to_the_nat_of_their_own_az(ec2, route_tables, subnets, outputs):
-    nats = {n["NatGatewayId"]: n for n in ec2.describe_nat_gateways(NatGatewayIds=outputs["nat_gateway_ids"])["NatGateways"]}
+    described = ec2.describe_nat_gateways(NatGatewayIds=outputs["nat_gateway_ids"])["NatGateways"]
+    nats = {n["NatGatewayId"]: n for n in described}
     nat_az = {nid: subnets[n["SubnetId"]]["AvailabilityZone"] if n["SubnetId"] in subnets else None
               for nid, n in nats.items()}
     for subnet_id in outputs["private_subnet_ids"]:

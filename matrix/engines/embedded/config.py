@@ -179,7 +179,8 @@ def load_config(path: Path) -> TfConfig:
             for parts, _attr, text in _walk_refs(value, f"output.{name}"):
                 target, _ = _ref_address(parts)
                 if parts[0] != "var" and target not in nodes:
-                    raise ConfigError(f"output.{name}: ${{{text}}} refers to {target}, which is not in the configuration")
+                    raise ConfigError(f"output.{name}: ${{{text}}} refers to {target}, "
+                                      "which is not in the configuration")
         except ex.UnsupportedExpression as exc:
             raise ConfigError(f"output.{name}: {exc}") from exc
 

@@ -568,7 +568,8 @@ class FlowLog(Handler):
             err = out["Unsuccessful"][0].get("Error", {})
             raise RuntimeError(f"CreateFlowLogs refused: {err.get('Code')}: {err.get('Message')}")
         fid = out["FlowLogIds"][0]
-        return {**args, "id": fid, "arn": f"arn:aws:ec2:{ctx.region}:{ctx.clients.access.account_id}:vpc-flow-log/{fid}",
+        arn = f"arn:aws:ec2:{ctx.region}:{ctx.clients.access.account_id}:vpc-flow-log/{fid}"
+        return {**args, "id": fid, "arn": arn,
                 "max_aggregation_interval": int(args.get("max_aggregation_interval", 600))}
 
     def read(self, ctx: Ctx, attrs: dict[str, Any]) -> dict[str, Any] | None:

@@ -1,0 +1,79 @@
+"""Measuring helpers shared by the benchmarks: wall time of a callable, and the peak resident memory
+of a process tree (a child and all its descendants, e.g. the synth worker and its jsii node
+process), sampled from /proc every 20 ms."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            out.extend(int(c) for c in task.read_text().split())
+        except OSError:
+            continue
+    return out
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return 0
+    return 0
+
+
+def tree_rss_kb(pid: int) -> int:
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += _rss_kb(p)
+        todo.extend(_children(p))
+    return total
+
+
+def run_measured(cmd: Sequence[str], *, input_text: str | None = None, env: dict[str, str] | None = None,
+                 cwd: str | os.PathLike | None = None) -> tuple[float, int, subprocess.CompletedProcess]:
+    """(seconds, peak tree RSS in MB, completed process) for one command."""
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if input_text is not None else None,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, tree_rss_kb(proc.pid))
+            stop.wait(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate(input_text)
+    stop.set()
+    sampler.join()
+    return time.monotonic() - started, peak // 1024, subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.monotonic()
+    value = fn()
+    return time.monotonic() - started, value
+
+
+def table(rows: list[tuple[str, ...]], report: Callable[[str], None] = print) -> None:
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    for n, row in enumerate(rows):
+        report("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)))
+        if n == 0:
+            report("  ".join("-" * w for w in widths))
