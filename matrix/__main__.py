@@ -106,6 +106,11 @@ def run_options(args: argparse.Namespace, cells) -> object:
 
     from matrix.runner import RunOptions
 
+    from matrix.cells import run_settings
+
+    settings = run_settings(args.profile, args.profiles)
+    if args.jobs is None:
+        args.jobs = settings.get("jobs") or 2
     _positive("--jobs", args.jobs)
     _positive("--lock-timeout", args.lock_timeout, allow_zero=True)
     _positive("--cell-timeout", args.cell_timeout)
@@ -114,7 +119,17 @@ def run_options(args: argparse.Namespace, cells) -> object:
     if engine == "terraform" and not (shutil.which("terraform") or shutil.which("tofu")):
         raise UsageError("--engine terraform: neither terraform nor tofu is on PATH; install one or use "
                          "--engine embedded")
+    expectations = {}
+    for item in args.expect or []:
+        from matrix.chaos.scenarios import EXPECTATIONS, SCENARIOS
+
+        name, _, kind = item.partition("=")
+        if name not in SCENARIOS or kind not in EXPECTATIONS:
+            raise UsageError(f"--expect {item!r}: use SCENARIO=KIND with SCENARIO one of {', '.join(SCENARIOS)} "
+                             f"and KIND one of {', '.join(EXPECTATIONS)}")
+        expectations[name] = kind
     return RunOptions(
+        expectations=expectations, chaos_seed=args.chaos_seed,
         target=cells[0].target if cells else "moto", engine=engine, jobs=args.jobs, keep=args.keep,
         bootstrap_backend=args.bootstrap_backend, lock_timeout=args.lock_timeout, force_unlock=args.force_unlock,
         cell_timeout=args.cell_timeout, endpoint=args.endpoint, cdk=args.cdk, run_id=args.run_id,
@@ -222,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="synth, deploy, test, destroy and leak-check every cell")
     _cell_selection(p)
-    p.add_argument("--jobs", type=int, default=2, help="cells in parallel (default 2)")
+    p.add_argument("--jobs", type=int, help="cells in parallel (default: the profile's, else 2)")
     p.add_argument("--keep", action="store_true", help="keep cells deployed (dev loop); destroy later")
     p.add_argument("--bootstrap-backend", action="store_true",
                    help="create a missing state bucket (and lock table) before deploying")
@@ -236,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-attempts", type=int, default=8, help="botocore standard-mode attempts per call")
     p.add_argument("--skip-live", action="store_true", help="deploy and destroy without the live suite")
     p.add_argument("--no-report", action="store_true", help="write results, skip building the HTML report")
+    p.add_argument("--expect", action="append", metavar="SCENARIO=KIND",
+                   help="judge a fault scenario against another expectation (survive, fail-cleanly, ...)")
+    p.add_argument("--chaos-seed", type=int, default=0, help="seed of the fault draws (reproducible runs)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("destroy", help="destroy cells kept with --keep (from their state)")

@@ -84,6 +84,12 @@ class Cell:
         project = s.get("project", "stackmatrix")
         stack_id = f"vpc-{name_suffix}-{self.region}"
         b = {**s.get("backend", {}), **(backend or {})}
+        if self.fault:
+            from matrix.chaos.scenarios import scenario
+
+            chosen = scenario(self.fault)
+            if chosen is not None and chosen.backend_bucket:
+                b["bucket"] = chosen.backend_bucket  # a scenario that breaks its bucket gets its own
         fields = {"project": project, "region": self.region, "suffix": self.suffix,
                   "name_suffix": name_suffix, "stack_id": stack_id}
         bucket = b.get("bucket", "{project}-tfstate-{region}").format(**fields)
@@ -309,6 +315,13 @@ def check_global_names(cells: Sequence[Cell]) -> None:
                 "(IAM names are account-global); give them different suffixes"
             )
         owner[role] = cell.id
+
+
+def run_settings(profile: str, profiles_file: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Run-level settings of a profile (jobs, keep), defaults first."""
+    data, _ = load_profiles(profiles_file)
+    defaults, prof = data.get("defaults", {}), data["profiles"].get(profile, {})
+    return {k: prof.get(k, defaults.get(k)) for k in ("jobs", "keep") if k in prof or k in defaults}
 
 
 def load_profile_cells(profile: str, **overrides: Any) -> list[Cell]:

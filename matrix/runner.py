@@ -40,7 +40,7 @@ from matrix.leaks import find_leftovers
 from matrix.ops import record_in_ledger
 from matrix.paths import PROJECT_ROOT, allure_results_dir, build_dir, outputs_dir
 from matrix.redact import redact
-from matrix.results import CellResult, Step, now_ms
+from matrix.results import Attachment, CellResult, Step, now_ms
 from matrix.suites import SUITES, plugin_args
 from matrix.targets.base import Deployment, Target
 
@@ -63,6 +63,8 @@ class RunOptions:
     skip_live: bool = False
     synth_check: bool = True
     extra_pytest: list[str] = field(default_factory=list)
+    expectations: dict[str, str] = field(default_factory=dict)  # scenario -> expectation override
+    chaos_seed: int = 0
 
 
 def new_run_id() -> str:
@@ -96,6 +98,11 @@ class CellRun:
         self.clients: ClientFactory | None = None
         self.deployment: Deployment | None = None
         self.deployed = False
+        self.scenario = chaos_scenario(cell.fault, options.expectations)
+        self.proxy: Any = None
+        self.chaos_notes: dict[str, Any] = {}
+        self.phases: list[dict[str, Any]] = []
+        self.live_ok: bool | None = None
 
     # -- logging -----------------------------------------------------------------------------
     def log(self, msg: str) -> None:
@@ -143,6 +150,10 @@ class CellRun:
         finally:
             timer.cancel()
             self._teardown()
+            if self.scenario is not None:
+                self._chaos_expectations()
+            if self.proxy is not None:
+                self.proxy.stop()
             self._finish()
         return self.result
 
@@ -171,16 +182,174 @@ class CellRun:
             raise UsageError(f"cell {cell.id} is deployed on {self.deployment.target} (build/deployments); "
                              f"destroy it first: python -m matrix destroy {cell.id}")
         access = self._access()
+        if self.scenario is not None:
+            access = self._arm_chaos(access)
         self.clients = ClientFactory(access, max_attempts=opts.max_attempts)
         stack_config = cell.stack_config(run_id=None)
         self.engine = make_engine(cell, synth, self.clients, opts, self.deployment.run_id, self.log, self.cancel)
-        self.step("backend", self._backend)
-        self.deployed = True
-        self.step("apply", self._apply)
+        if self.scenario is not None and self.scenario.setup is not None:
+            self.step("chaos setup", lambda s: self._note(s, self.scenario.setup(self)))
+        phases = self.scenario.phases if self.scenario is not None else (None,)
+        for phase in phases:
+            self._run_phase(phase, len(phases) > 1)
         if self.stop_all.is_set() or self.cancel.is_set():
             raise StackmatrixError("cancelled before the live suite")
         if not opts.skip_live:
-            self.step("live suite", lambda s: self._live_suite(s, access, stack_config))
+            try:
+                self.step("live suite", lambda s: self._live_suite(s, access, stack_config))
+                self.live_ok = True
+            except BaseException:
+                self.live_ok = False
+                raise
+        if self.scenario is not None and self.scenario.after_tests is not None:
+            self.step(f"chaos: {self.scenario.description}",
+                      lambda s: self._note(s, self.scenario.after_tests(self)))
+
+    # -- chaos -------------------------------------------------------------------------------
+    def _note(self, step: Step, message: str) -> None:
+        step.message = message
+        self.say(message)
+
+    def _arm_chaos(self, access: Access) -> Access:
+        """Faults for this cell: a proxy of its own in front of the emulator, rules armed now."""
+        from dataclasses import replace
+
+        from matrix.chaos import FaultLog, FaultProxy, parse_rules
+
+        if not self.scenario.rules:
+            return access
+        rules = parse_rules(list(self.scenario.rules), source=f"scenario {self.scenario.name}",
+                            seed=self.options.chaos_seed)
+        fault_log = FaultLog(self.result.folder / "faults.jsonl")
+        if access.endpoint:
+            self.proxy = FaultProxy(access.endpoint, rules, fault_log=fault_log, cell=self.cell.id).start()
+            self.say(f"chaos: {self.scenario.description} (proxy {self.proxy.url})")
+            return replace(access, endpoint=self.proxy.url)
+        raise UsageError(f"fault {self.scenario.name}: real-account faults are injected client-side only "
+                         "through the aws target's hooks")
+
+    def _run_phase(self, phase: Any, named: bool) -> None:
+        opts = self.options
+        label = f" ({phase.name})" if named and phase is not None else ""
+        bootstrap = opts.bootstrap_backend if phase is None or phase.bootstrap is None else phase.bootstrap
+        if phase is not None and phase.lock_timeout is not None:
+            self.engine.options.lock_timeout = phase.lock_timeout
+        record: dict[str, Any] = {"name": phase.name if phase is not None else "deploy", "outcome": "ok",
+                                  "expected_error": getattr(phase, "expect_error", None)}
+        self.phases.append(record)
+        mark = self.clients.counters.mark()
+        before = resource_mutations(self.clients)
+        started = time.monotonic()
+        try:
+            if phase is not None and phase.force_unlock:
+                self._force_unlock_held(record)
+            self.step("backend" + label, lambda s: self._backend(s, bootstrap))
+            self.deployed = True
+            self.step("apply" + label, self._apply)
+        except StackmatrixError as exc:
+            record.update(outcome="failed", error_class=type(exc).__name__, category=error_category(exc),
+                          message=redact(str(exc)))
+            record["resource_mutations"] = resource_mutations(self.clients) - before
+            record["state"] = self._state_check()
+            if phase is None or phase.expect_error != type(exc).__name__:
+                raise
+            step = self.result.steps[-1]
+            step.status = "passed"
+            step.message = f"failed by design ({type(exc).__name__}): {redact(str(exc))}"
+            step.details.pop("trace", None)
+            self.say(f"{phase.name}: failed by design with {type(exc).__name__}")
+            if phase.ask_terraform:
+                self.chaos_notes["terraform"] = terraform_verdict(self)
+            return
+        finally:
+            record["seconds"] = round(time.monotonic() - started, 3)
+            record["api"] = self.clients.counters.since(mark)
+        record["resource_mutations"] = resource_mutations(self.clients) - before
+
+    def _force_unlock_held(self, record: dict[str, Any]) -> None:
+        holder = self.engine.backend.current_lock()
+        if holder is None:
+            return
+        self.say(f"--force-unlock: releasing lock {holder.get('ID')} held by {holder.get('Who')}")
+        self.engine.force_unlock(holder["ID"])
+        record["force_unlocked"] = {"ID": holder.get("ID"), "Who": holder.get("Who")}
+
+    def _state_check(self) -> dict[str, Any]:
+        """Is the state intact and does it name everything that exists (after a failure)?"""
+        try:
+            state, origin = self.engine.backend.read(bucket_may_be_gone=True)
+        except Exception as exc:
+            return {"readable": False, "error": redact(f"{type(exc).__name__}: {exc}")}
+        recorded = {(state.get(a) or {}).get("id") for a in state.addresses()}
+        tags = {"RunId": self.deployment.run_id, "EnvironmentSuffix": self.cell.suffix}
+        try:
+            live = find_leftovers(self.clients, self.cell.region, tags, fault=self.cell.fault,
+                                  iam_prefix=self.cell.stack_config().project)
+        except Exception as exc:
+            return {"readable": True, "serial": state.serial, "error": f"listing live resources: {exc}"}
+        missing = sorted(lo.line() for lo in live if lo.id not in recorded and lo.type != "aws_route_table_association")
+        return {"readable": True, "version": 4, "serial": state.serial, "lineage": state.lineage, "origin": origin,
+                "in_state": len(recorded), "live": len(live), "not_in_state": missing, "consistent": not missing}
+
+    def _chaos_expectations(self) -> None:
+        """Judge the cell against its scenario's expectation (suites/chaos), after teardown."""
+        report = self._chaos_report()
+        path = self.result.folder / "chaos.json"
+        self.result.attach("chaos report", report, "chaos.json")
+        if (self.result.folder / "faults.jsonl").is_file():
+            self.result.attachments.append(Attachment("injected faults", "faults.jsonl", "application/x-ndjson"))
+        step = Step("chaos expectations")
+        self.result.steps.append(step)
+        env = dict(os.environ, STACKMATRIX_CELL=json.dumps(self.cell.to_dict()), STACKMATRIX_CHAOS_REPORT=str(path),
+                   STACKMATRIX_SUITE="chaos",
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])))
+        cmd = [sys.executable, "-m", "pytest", str(SUITES / "chaos"), "-q", "-rfE", "-p", "no:cacheprovider",
+               "--rootdir", str(SUITES), f"--alluredir={allure_results_dir()}", *plugin_args()]
+        proc = subprocess.run(cmd, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+                              check=False)
+        self.result.attach("chaos suite output", proc.stdout[-20000:] + proc.stderr[-5000:], "chaos-suite.txt",
+                           step=step)
+        unmet = [ln.split("AssertionError: ", 1)[1] for ln in proc.stdout.splitlines()
+                 if ln.startswith("E ") and "AssertionError: " in ln]
+        if proc.returncode != 0 and not unmet:
+            unmet = [ln for ln in proc.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))]
+        step.stopped = now_ms()
+        kind = self.scenario.expectation
+        self.result.expectation = {"kind": kind, "scenario": self.scenario.name, "met": proc.returncode == 0,
+                                   "reason": "; ".join(unmet)[:2000]}
+        if proc.returncode == 0:
+            step.status, step.message = "passed", f"expectation {kind} met"
+            self.result.status = "passed"
+            self.result.error = None
+            self.say(f"chaos: expectation {kind} met")
+        else:
+            step.status = "failed"
+            step.message = f"expectation {kind} not met: " + "; ".join(unmet)[:1500]
+            self.result.status = "failed"
+            category = {"survive": "ThrottlingNotSurvived"}.get(kind, self.scenario.error_class or "ProductDefect")
+            self.result.error = {"step": "chaos expectations", "category": category, "message": step.message}
+            self.say(step.message)
+        self.result.save()
+
+    def _chaos_report(self) -> dict[str, Any]:
+        steps = {s.name: s for s in self.result.steps}
+        counters = self.clients.counters.as_dict() if self.clients else {}
+        faults = self.proxy.fault_log.summary() if self.proxy is not None and self.proxy.fault_log else {}
+        live = steps.get("live suite")
+        return {
+            "scenario": self.scenario.name, "description": self.scenario.description,
+            "expectation": self.scenario.expectation, "error_class": self.scenario.error_class,
+            "needs_retries": self.scenario.needs_retries, "min_latency_ms": self.scenario.min_latency_ms,
+            "phases": self.phases, "live_ok": self.live_ok,
+            "live_seconds": live.seconds if live else None,
+            "live_calls": sum((live.details.get("suite_api") or {}).get("calls", {}).values()) if live else 0,
+            "destroy_ok": steps["destroy"].status == "passed" if "destroy" in steps else None,
+            "leak_check_ok": steps["leak check"].status == "passed" if "leak check" in steps else None,
+            "leaks": self.result.leaks, "kept": bool(self.deployment and self.deployment.kept),
+            "counters": counters, "faults": faults,
+            "proxy": self.proxy.stats() if self.proxy is not None else None,
+            "notes": self.chaos_notes, "unexpected_error": self.result.error,
+        }
 
     def _access(self) -> Access:
         d = self.deployment
@@ -204,14 +373,23 @@ class CellRun:
             "profile": access.profile})
         return access
 
-    def _backend(self, step: Step) -> None:
-        done = self.engine.backend_check(self.options.bootstrap_backend)
+    def _backend(self, step: Step, bootstrap: bool | None = None) -> None:
+        done = self.engine.backend_check(self.options.bootstrap_backend if bootstrap is None else bootstrap)
         step.message = "; ".join(done) or "state bucket and lock table present"
         self.say(f"backend: {step.message}")
 
     def _apply(self, step: Step) -> None:
+        from matrix.backend import LockHeld
+
         started = time.monotonic()
-        plan = self.engine.apply()
+        try:
+            plan = self.engine.apply()
+        except LockHeld as exc:
+            if not self.options.force_unlock or not exc.info.get("ID"):
+                raise
+            self.say(f"--force-unlock: releasing lock {exc.info['ID']} held by {exc.info.get('Who')}")
+            self.engine.force_unlock(exc.info["ID"])
+            plan = self.engine.apply()
         outputs = self.engine.current_outputs()
         path = outputs_dir() / f"{self.cell.id}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -305,6 +483,11 @@ class CellRun:
         started = time.monotonic()
         count = self.engine.destroy()
         step.message = f"{count} resource(s) destroyed"
+        for note in getattr(self.engine, "notes", []):
+            self.say(note)
+            step.message += f"; {note}"
+            if "state lost from the bucket" in note:
+                self.chaos_notes["state_local"] = str(self.engine.backend.local_path)
         self.say(f"destroy: {count} resource(s) in {time.monotonic() - started:.1f} s")
 
     def _leak_check(self, step: Step, state_ids: dict[str, dict[str, Any]]) -> None:
@@ -348,6 +531,41 @@ class StepFailed(StackmatrixError):
     def __init__(self, message: str, category: str = "ProductDefect") -> None:
         super().__init__(message)
         self.category = category
+
+
+def resource_mutations(clients: ClientFactory) -> int:
+    """Mutating calls on the stack's services (state and lock traffic excluded)."""
+    return sum(n for svc, n in clients.counters.as_dict()["mutating"].items() if svc in ("ec2", "iam", "logs"))
+
+
+def chaos_scenario(fault: str | None, overrides: dict[str, str]) -> Any:
+    if not fault:
+        return None
+    from matrix.chaos.scenarios import scenario, with_expectation
+
+    chosen = scenario(fault)
+    if chosen is not None and fault in overrides:
+        chosen = with_expectation(chosen, overrides[fault])
+    return chosen
+
+
+def terraform_verdict(run: CellRun) -> str:
+    """What the real terraform binary says about the same backend (missing bucket scenario)."""
+    from matrix.backend import MissingStateBucket
+    from matrix.engines.terraform import TerraformEngine, terraform_binary
+
+    if terraform_binary() is None:
+        return "terraform not on PATH: not asked"
+    synth = build_dir() / "synth" / run.cell.id / "cdk.tf.json"
+    tf = TerraformEngine(run.cell.id, synth, run.clients, build_dir() / "terraform" / run.cell.id, run.options,
+                         run_id=run.deployment.run_id, log=run.log)
+    try:
+        tf.backend_check(bootstrap=False)
+        return "terraform init found the bucket"
+    except MissingStateBucket as exc:
+        return exc.detail or str(exc)
+    except Exception as exc:
+        return f"terraform could not be asked: {type(exc).__name__}: {exc}"
 
 
 def error_category(exc: BaseException) -> str:

@@ -216,6 +216,7 @@ class EmbeddedEngine:
         self.ctx = Ctx(clients, self.config.region, self.cancel, self.options.wait_timeout, self.options.poll,
                        self.log)
         self.last_plan: Plan | None = None
+        self.notes: list[str] = []  # what a reader must know (e.g. where the state was kept)
         self.state: State | None = None
         self._live: dict[str, dict[str, Any] | None] = {}
 
@@ -537,8 +538,10 @@ class EmbeddedEngine:
             except StateWriteFailed:
                 if self.backend.bucket_exists():
                     raise
-                self.log(f"state bucket {self.backend.config.bucket} is gone; the empty state is kept in "
-                         f"{self.backend.local_path}")
+                note = (f"state bucket {self.backend.config.bucket} is gone (state lost from the bucket): "
+                        f"destroyed from the local copy, the empty state is kept in {self.backend.local_path}")
+                self.log(note)
+                self.notes.append(note)
                 self.backend.clear_errored()
             return len(managed)
         finally:

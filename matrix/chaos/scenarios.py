@@ -1,0 +1,153 @@
+"""Fault scenarios: the matrix's fault axis. Each one is what to break, when, and what must happen.
+
+A `Scenario` has
+* `rules`       fault-proxy rules (rules.py schema), armed when the cell starts;
+* `phases`      how the deploy runs: one normal phase, or a phase expected to fail with a named
+                error followed by the phase that must then succeed (missing bucket without, then
+                with, --bootstrap-backend; a held lock without, then with, --force-unlock);
+* `setup`       what to break before deploying (plant a stale lock) and `after_tests`, what to
+                break between the live suite and the destroy (delete the state bucket);
+* `expectation` `survive` (deploy and tests pass, retries seen, no leaks), `fail-cleanly` (the
+                named error, nothing created or everything destroyed, state intact) or
+                `survive-or-fail-cleanly` (a storm may be outlasted or may end the deploy, never
+                with a corrupt state or a leak);
+* `backend_bucket`  scenarios that break the state bucket get a bucket of their own, so sibling
+                cells keep theirs.
+
+The runner (matrix/runner.py) drives the phases and hooks; suites/chaos asserts the expectation
+from the chaos report the runner writes (build/cells/<cell>/chaos.json).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+SURVIVE = "survive"
+FAIL_CLEANLY = "fail-cleanly"
+EITHER = "survive-or-fail-cleanly"
+EXPECTATIONS = (SURVIVE, FAIL_CLEANLY, EITHER)
+
+ISOLATED_BUCKET = "{project}-tfstate-{region}-{name_suffix}"
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    bootstrap: bool | None = None  # None: the run's --bootstrap-backend
+    lock_timeout: float | None = None
+    force_unlock: bool = False
+    expect_error: str | None = None  # error class that must end this phase (by design)
+    ask_terraform: bool = False  # also record what the real terraform binary says (missing bucket)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    expectation: str
+    rules: tuple[dict[str, Any], ...] = ()
+    phases: tuple[Phase, ...] = (Phase("deploy"),)
+    setup: Callable[[Any], str] | None = None
+    after_tests: Callable[[Any], str] | None = None
+    backend_bucket: str | None = None
+    needs_retries: bool = False
+    min_latency_ms: int = 0
+    error_class: str | None = None  # the named error of a fail-cleanly outcome
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# -- hooks (receive the CellRun: engine, clients, log) ----------------------------------------------
+
+STALE_HOLDER = "ci-runner-42@build-host-7"
+
+
+def plant_stale_lock(run: Any) -> str:
+    """A lock left by a run on another host that died mid-apply (terraform's format)."""
+    from matrix.backend import LockInfo
+
+    backend = run.engine.backend
+    backend.check(bootstrap=True)
+    info = LockInfo.new("OperationTypeApply", backend.config.lock_path,
+                        {"tool": "terraform", "pid": 4242, "host": "build-host-7"})
+    info.Who = STALE_HOLDER
+    if not backend._try_lock(info):
+        raise RuntimeError("could not plant the stale lock: a lock is already held")
+    run.chaos_notes["planted_lock_id"] = info.ID
+    return f"stale lock {info.ID} planted, held by {STALE_HOLDER}"
+
+
+def delete_state_bucket(run: Any) -> str:
+    """The state bucket disappears after apply (every version, then the bucket)."""
+    s3 = run.clients.client("s3", run.engine.backend.config.region)
+    bucket = run.engine.backend.config.bucket
+    for _ in range(20):
+        listing = s3.list_object_versions(Bucket=bucket)
+        for v in listing.get("Versions", []) + listing.get("DeleteMarkers", []):
+            s3.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
+        try:
+            s3.delete_bucket(Bucket=bucket)
+            break
+        except s3.exceptions.ClientError:
+            continue
+    run.chaos_notes["bucket_deleted"] = bucket
+    return f"state bucket {bucket} deleted after apply"
+
+
+# -- the scenarios -------------------------------------------------------------------------------
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
+    Scenario(
+        "throttle-ec2", "30% of EC2 mutating calls throttled (RequestLimitExceeded 503)", SURVIVE,
+        rules=({"name": "throttle-ec2", "service": "ec2", "mutating": True, "probability": 0.3,
+                "effect": "throttle"},),
+        needs_retries=True),
+    Scenario(
+        "throttle-all", "20% of all calls on every service throttled, each as AWS throttles it", SURVIVE,
+        rules=({"name": "throttle-all", "service": "*", "probability": 0.2, "effect": "throttle"},),
+        needs_retries=True),
+    Scenario(
+        "server-errors", "10% of calls answered 500 InternalError or 503 ServiceUnavailable", SURVIVE,
+        rules=({"name": "server-500", "service": "*", "probability": 0.05, "effect": "error",
+                "code": "InternalError", "status": 500},
+               # evaluated only when the first did not fire: 5% of the other 95%, 10% in all
+               {"name": "server-503", "service": "*", "probability": 0.0527, "effect": "error",
+                "code": "ServiceUnavailable", "status": 503}),
+        needs_retries=True),
+    Scenario(
+        "latency", "+200 ms on every call", SURVIVE,
+        rules=({"name": "latency-200ms", "service": "*", "effect": "latency", "latency_ms": 200},),
+        min_latency_ms=200),
+    Scenario(
+        "missing-state-bucket", "the backend bucket does not exist", FAIL_CLEANLY,
+        phases=(Phase("without --bootstrap-backend", bootstrap=False, expect_error="MissingStateBucket",
+                      ask_terraform=True),
+                Phase("with --bootstrap-backend", bootstrap=True)),
+        backend_bucket=ISOLATED_BUCKET, error_class="MissingStateBucket"),
+    Scenario(
+        "state-bucket-lost", "the state bucket is deleted after apply", FAIL_CLEANLY,
+        after_tests=delete_state_bucket, backend_bucket=ISOLATED_BUCKET, error_class="StateLost"),
+    Scenario(
+        "lock-held", "a stale state lock from another holder exists", FAIL_CLEANLY,
+        setup=plant_stale_lock,
+        phases=(Phase("lock held: wait, then fail", lock_timeout=3.0, expect_error="LockHeld"),
+                Phase("with --force-unlock", lock_timeout=3.0, force_unlock=True)),
+        error_class="LockContention"),
+    Scenario(
+        "throttle-storm", "every EC2 mutating call throttled for 20 s, then cleared", EITHER,
+        rules=({"name": "throttle-storm", "service": "ec2", "mutating": True, "duration": 20,
+                "effect": "throttle"},),
+        needs_retries=True, error_class="ThrottlingNotSurvived"),
+)}
+
+
+def scenario(name: str | None) -> Scenario | None:
+    return SCENARIOS.get(name) if name else None
+
+
+def with_expectation(s: Scenario, expectation: str) -> Scenario:
+    """The same scenario judged against another expectation (`--expect NAME=KIND`)."""
+    from dataclasses import replace
+
+    return replace(s, expectation=expectation)
