@@ -104,9 +104,8 @@ def _positive(name: str, value: float, allow_zero: bool = False) -> None:
 def run_options(args: argparse.Namespace, cells) -> object:
     import shutil
 
-    from matrix.runner import RunOptions
-
     from matrix.cells import run_settings
+    from matrix.runner import RunOptions
 
     settings = run_settings(args.profile, args.profiles)
     if args.jobs is None:

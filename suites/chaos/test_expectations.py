@@ -31,7 +31,8 @@ def test_every_phase_ended_as_the_expectation_says(report, kind):
                 f"expectation {kind}: phase '{phase['name']}' should fail with {expected}: {_phase_lines(report)}")
     last = phases[-1]
     if kind == "fail-cleanly":
-        assert last["outcome"] == "ok", f"expectation fail-cleanly: the final phase did not deploy: {_phase_lines(report)}"
+        assert last["outcome"] == "ok", (
+            f"expectation fail-cleanly: the final phase did not deploy: {_phase_lines(report)}")
     else:  # survive-or-fail-cleanly
         assert last["outcome"] == "ok" or last.get("category") == THROTTLE_CATEGORY, (
             f"expectation {kind}: ended with neither success nor a throttling failure: {_phase_lines(report)}")
