@@ -128,7 +128,8 @@ def run_options(args: argparse.Namespace, cells) -> object:
                              f"and KIND one of {', '.join(EXPECTATIONS)}")
         expectations[name] = kind
     return RunOptions(
-        expectations=expectations, chaos_seed=args.chaos_seed,
+        expectations=expectations, chaos_seed=args.chaos_seed, allow_real_aws=args.allow_real_aws,
+        yes=args.yes, max_cells=args.max_cells, aws=settings.get("aws") or {},
         target=cells[0].target if cells else "moto", engine=engine, jobs=args.jobs, keep=args.keep,
         bootstrap_backend=args.bootstrap_backend, lock_timeout=args.lock_timeout, force_unlock=args.force_unlock,
         cell_timeout=args.cell_timeout, endpoint=args.endpoint, cdk=args.cdk, run_id=args.run_id,
@@ -144,6 +145,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--shard {args.shard} selects no cell of profile {args.profile}")
     options = run_options(args, cells)
     runner = Runner(cells, options, progress=_progress)
+    if options.target == "aws":  # every refusal happens here, before anything is written or created
+        from matrix.targets.aws import AwsTarget
+
+        runner.target = AwsTarget(options, _progress)
+        runner.target.vet(cells)
     run_info = {"run_id": runner.run_id, "profile": args.profile, "target": options.target,
                 "engine": options.engine, "cdk": options.cdk or "cdktf", "shard": args.shard or ""}
     start_reports(run_info, _progress)
@@ -167,7 +173,7 @@ def cmd_destroy(args: argparse.Namespace) -> int:
     from matrix.ops import destroy_deployments
 
     profile_cells = select_cells(args) if args.profile else None
-    failures = destroy_deployments(args.cells, profile_cells, _progress)
+    failures = destroy_deployments(args.cells, profile_cells, _progress, allow_real_aws=args.allow_real_aws)
     return 1 if failures else 0
 
 
@@ -253,11 +259,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expect", action="append", metavar="SCENARIO=KIND",
                    help="judge a fault scenario against another expectation (survive, fail-cleanly, ...)")
     p.add_argument("--chaos-seed", type=int, default=0, help="seed of the fault draws (reproducible runs)")
+    p.add_argument("--allow-real-aws", action="store_true",
+                   help="--target aws only: you mean it (the account must also be in STACKMATRIX_AWS_ACCOUNTS)")
+    p.add_argument("--yes", action="store_true", help="--target aws: confirm without the prompt")
+    p.add_argument("--max-cells", type=int, help="--target aws: refuse runs of more cells (default 4)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("destroy", help="destroy cells kept with --keep (from their state)")
     p.add_argument("cells", nargs="*", metavar="CELL")
     _cell_selection(p, default_profile=None)
+    p.add_argument("--allow-real-aws", action="store_true", help="needed to tear down cells in a real account")
     p.set_defaults(func=cmd_destroy)
 
     p = sub.add_parser("env", help="shell exports that reach a kept cell's account")

@@ -42,9 +42,11 @@ STACK_KEYS = {
 BACKEND_KEYS = {"bucket": str, "locking": str, "dynamodb_table": str, "key": str}
 PROFILE_KEYS = {
     "description": str, "regions": list, "suffixes": list, "faults": list, "target": str,
-    "engine": str, "keep": bool, "jobs": int, "backend": dict, **STACK_KEYS,
+    "engine": str, "keep": bool, "jobs": int, "backend": dict, "aws": dict, **STACK_KEYS,
 }
 TOP_KEYS = {"defaults", "regions", "profiles"}
+#: real-account credentials: AWS CLI profile(s) or role ARN(s), per region or for all
+AWS_KEYS = {"profile": str, "profiles": dict, "role_arn": str, "role_arns": dict}
 
 #: The fault axis value meaning "no fault injected".
 NO_FAULT = "none"
@@ -196,6 +198,7 @@ def _check_schema(data: dict[str, Any], file: Path) -> None:
             raise UsageError(f"{where}: must be a table")
         _check_keys(prof, PROFILE_KEYS, where)
         _check_keys(prof.get("backend", {}), BACKEND_KEYS, f"{where}.backend")
+        _check_keys(prof.get("aws", {}), AWS_KEYS, f"{where}.aws")
 
 
 # -- expansion ---------------------------------------------------------------------------------
@@ -321,7 +324,7 @@ def run_settings(profile: str, profiles_file: str | os.PathLike | None = None) -
     """Run-level settings of a profile (jobs, keep), defaults first."""
     data, _ = load_profiles(profiles_file)
     defaults, prof = data.get("defaults", {}), data["profiles"].get(profile, {})
-    return {k: prof.get(k, defaults.get(k)) for k in ("jobs", "keep") if k in prof or k in defaults}
+    return {k: prof.get(k, defaults.get(k)) for k in ("jobs", "keep", "aws") if k in prof or k in defaults}
 
 
 def load_profile_cells(profile: str, **overrides: Any) -> list[Cell]:

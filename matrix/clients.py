@@ -143,6 +143,11 @@ class ClientFactory:
             code = (parsed or {}).get("Error", {}).get("Code", str(http_response.status_code))
             self.counters.bump("errors", f"{svc}:{code}")
 
+    @property
+    def session(self) -> Any:
+        """The boto3 session every client comes from (fault hooks register on it before any client)."""
+        return self._session
+
     # -- clients -----------------------------------------------------------------------------
     def add_hook(self, event: str, handler: Callable[..., Any]) -> None:
         """Register an event handler on every client (existing and future)."""

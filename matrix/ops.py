@@ -66,16 +66,21 @@ def env_exports(cell_id: str) -> list[str]:
 # -- destroy -----------------------------------------------------------------------------------
 
 def _target_for(d: Deployment):
+    """The target a record's cell lives on, or None when its emulator is gone."""
     if d.target == "moto":
         from matrix.targets.moto import MotoTarget, answers
 
-        if not d.endpoint or not answers(d.endpoint, 2):
-            return None
-        return MotoTarget(endpoint=d.endpoint)
-    return None
+        return MotoTarget(endpoint=d.endpoint) if d.endpoint and answers(d.endpoint, 2) else None
+    if d.target == "localstack":
+        from matrix.targets.localstack import LocalStackTarget
+        from matrix.targets.localstack_host import health
+
+        return LocalStackTarget(endpoint=d.endpoint) if d.endpoint and health(d.endpoint) else None
+    return "aws"
 
 
-def destroy_deployments(cells: list[str], profile_cells: list[Cell] | None, log: Callable[[str], None]) -> int:
+def destroy_deployments(cells: list[str], profile_cells: list[Cell] | None, log: Callable[[str], None],
+                        allow_real_aws: bool = False) -> int:
     """Destroy the named deployed cells from their state; returns how many failed."""
     from matrix.engines import make_engine
     from matrix.runner import RunOptions
@@ -97,8 +102,17 @@ def destroy_deployments(cells: list[str], profile_cells: list[Cell] | None, log:
                 "forgetting the record")
             d.remove()
             continue
-        clients = ClientFactory(d.access())
         cell = d.as_cell()
+        access = d.access()
+        if d.target == "aws":
+            from matrix.cells import run_settings
+            from matrix.targets.aws import AwsTarget
+
+            aws = run_settings(d.matrix_profile).get("aws") or {} if d.matrix_profile else {}
+            target = AwsTarget(RunOptions(target="aws", allow_real_aws=allow_real_aws, aws=aws), log)
+            target.vet_for_teardown([cell])
+            access = target.reattach(d)
+        clients = ClientFactory(access)
         synth = build_dir() / "synth" / cell_id / "cdk.tf.json"
         if not synth.is_file():
             log(f"[{cell_id}] {synth} is missing: run `python -m matrix synth` for this cell first")
@@ -152,12 +166,13 @@ def sweep_targets(run_id: str | None, all_runs: bool) -> list[SweepTarget]:
 
 
 def run_sweep(run_id: str | None, all_runs: bool, dry_run: bool, log: Callable[[str], None]) -> int:
+    from matrix.targets.localstack_host import health
     from matrix.targets.moto import answers
 
     failures = 0
     found_any = 0
     for t in sweep_targets(run_id, all_runs):
-        if t.access.endpoint and not answers(t.access.endpoint, 2):
+        if t.access.endpoint and not (answers(t.access.endpoint, 2) or health(t.access.endpoint)):
             log(f"[{t.cell}] run {t.run_id}: emulator {t.access.endpoint} is gone; nothing can be left there")
             continue
         clients = ClientFactory(t.access)

@@ -65,18 +65,30 @@ class RunOptions:
     extra_pytest: list[str] = field(default_factory=list)
     expectations: dict[str, str] = field(default_factory=dict)  # scenario -> expectation override
     chaos_seed: int = 0
+    allow_real_aws: bool = False
+    yes: bool = False
+    max_cells: int | None = None
+    aws: dict[str, Any] = field(default_factory=dict)  # profile file [profiles.P.aws]
 
 
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
-def make_target(options: RunOptions) -> Target:
+def make_target(options: RunOptions, progress: Callable[[str], None] = print) -> Target:
     if options.target == "moto":
         from matrix.targets.moto import MotoTarget
 
         return MotoTarget(endpoint=options.endpoint)
-    raise UsageError(f"target {options.target!r} is not available yet: use --target moto")
+    if options.target == "localstack":
+        from matrix.targets.localstack import LocalStackTarget
+
+        return LocalStackTarget(endpoint=options.endpoint, log=progress)
+    if options.target == "aws":
+        from matrix.targets.aws import AwsTarget
+
+        return AwsTarget(options, progress)
+    raise UsageError(f"target {options.target!r}: use moto, localstack or aws")
 
 
 class CellRun:
@@ -100,6 +112,7 @@ class CellRun:
         self.deployed = False
         self.scenario = chaos_scenario(cell.fault, options.expectations)
         self.proxy: Any = None
+        self.hooks: Any = None
         self.chaos_notes: dict[str, Any] = {}
         self.phases: list[dict[str, Any]] = []
         self.live_ok: bool | None = None
@@ -185,6 +198,8 @@ class CellRun:
         if self.scenario is not None:
             access = self._arm_chaos(access)
         self.clients = ClientFactory(access, max_attempts=opts.max_attempts)
+        if self.hooks is not None:
+            self.hooks.install_session(self.clients.session)
         stack_config = cell.stack_config(run_id=None)
         self.engine = make_engine(cell, synth, self.clients, opts, self.deployment.run_id, self.log, self.cancel)
         if self.scenario is not None and self.scenario.setup is not None:
@@ -221,12 +236,31 @@ class CellRun:
         rules = parse_rules(list(self.scenario.rules), source=f"scenario {self.scenario.name}",
                             seed=self.options.chaos_seed)
         fault_log = FaultLog(self.result.folder / "faults.jsonl")
-        if access.endpoint:
+        if self.cell.target != "aws":
             self.proxy = FaultProxy(access.endpoint, rules, fault_log=fault_log, cell=self.cell.id).start()
             self.say(f"chaos: {self.scenario.description} (proxy {self.proxy.url})")
             return replace(access, endpoint=self.proxy.url)
-        raise UsageError(f"fault {self.scenario.name}: real-account faults are injected client-side only "
-                         "through the aws target's hooks")
+        # a real account: no proxy in front of TLS endpoints; the same rules inside our clients, and
+        # an AWS FIS template for the EC2 part, for the user to run against every client
+        from matrix.chaos.hooks import FaultHooks
+
+        self.hooks = FaultHooks(rules, fault_log=fault_log, cell=self.cell.id)
+        self._write_fis_template(rules)
+        self.say(f"chaos: {self.scenario.description} (client-side hooks; FIS template in {self.result.folder})")
+        return access
+
+    def _write_fis_template(self, rules: Any) -> None:
+        from matrix.chaos.fis import fis_template
+
+        account = self.deployment.account_id if self.deployment else "123456789012"
+        try:
+            template = fis_template(rules, target_role_arns=[f"arn:aws:iam::{account}:role/YOUR-DEPLOYER-ROLE"],
+                                    experiment_role_arn=f"arn:aws:iam::{account}:role/YOUR-FIS-ROLE")
+        except UsageError as exc:
+            self.say(f"chaos: no FIS template ({exc})")
+            return
+        self.result.attach("FIS experiment template (EC2 throttling)", template.to_json(), "fis-template.json",
+                           "application/json")
 
     def _run_phase(self, phase: Any, named: bool) -> None:
         opts = self.options
@@ -334,7 +368,8 @@ class CellRun:
     def _chaos_report(self) -> dict[str, Any]:
         steps = {s.name: s for s in self.result.steps}
         counters = self.clients.counters.as_dict() if self.clients else {}
-        faults = self.proxy.fault_log.summary() if self.proxy is not None and self.proxy.fault_log else {}
+        source = self.proxy or self.hooks
+        faults = source.fault_log.summary() if source is not None and source.fault_log else {}
         live = steps.get("live suite")
         return {
             "scenario": self.scenario.name, "description": self.scenario.description,
@@ -361,8 +396,8 @@ class CellRun:
         self.deployment = Deployment(
             cell=self.cell.id, run_id=self.run_id, target=self.cell.target, engine=self.cell.engine,
             region=self.cell.region, endpoint=access.endpoint, account_id=access.account_id,
-            access_key=access.access_key if access.endpoint else None,
-            secret_key=access.secret_key if access.endpoint else None, profile=access.profile,
+            access_key=access.access_key if self.cell.target != "aws" else None,  # emulator test keys only
+            secret_key=access.secret_key if self.cell.target != "aws" else None, profile=access.profile,
             suffix=self.cell.suffix, fault=self.cell.fault, matrix_profile=self.cell.profile,
             project=self.cell.stack_config().project)
         self.deployment.save()
@@ -615,6 +650,7 @@ class Runner:
         self.stop_all = threading.Event()
         self.runs: list[CellRun] = []
         self.target_facts: dict[str, str] = {}
+        self.target: Target | None = None  # set by the CLI when it prepared (and vetted) one
 
     def run(self) -> RunResult:
         started = time.monotonic()
@@ -627,7 +663,7 @@ class Runner:
         if self.options.synth_check and run_synth_suite(self.cells) != 0:
             self.progress("synth suite: policy violations (above): nothing was deployed")
             return RunResult(self.run_id, [], time.monotonic() - started, synth_failed=True)
-        target = make_target(self.options)
+        target = self.target or make_target(self.options, self.progress)
         target.start()
         self.target_facts = target.describe()
         self.progress(f"target: {target.name} at {target.endpoint or 'AWS'}; run {self.run_id}; "
