@@ -72,6 +72,13 @@ def matrix(session: nox.Session) -> None:
 
 
 @nox.session(python=False)
+def dev(session: nox.Session) -> None:
+    """The dev loop: the dev cell kept deployed, redeployed and retested (`-- --watch` stays warm)."""
+    env = _env(session)
+    _matrix(session, env, "dev", *session.posargs)
+
+
+@nox.session(python=False)
 def report(session: nox.Session) -> None:
     """Rebuild the Allure report from build/ (flags after --: --merge DIR, --single-file, --publish)."""
     env = _env(session, node=True)

@@ -169,6 +169,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def cmd_dev(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from matrix.devloop import iteration, watch
+
+    args.keep = True
+    cells = select_cells(args)
+    options = replace(run_options(args, cells), keep=True, dev=True, refresh=args.refresh)
+    if options.target == "aws":
+        raise UsageError("dev: the dev loop runs on an emulator (moto or localstack), not a real account")
+    if args.watch:
+        return watch(lambda: select_cells(args), options, _progress)
+    code, seconds = iteration(cells, options, _progress)
+    _progress(f"dev: redeployed and retested in {seconds:.1f} s; the cell stays deployed "
+              f"(python -m matrix env {cells[0].id} / python -m matrix destroy)")
+    if args.report:
+        from reports.build import build_report
+
+        for line in build_report(run={"profile": args.profile, "target": options.target}).lines():
+            print(line)
+    return code
+
+
 def cmd_destroy(args: argparse.Namespace) -> int:
     from matrix.ops import destroy_deployments
 
@@ -264,6 +287,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="--target aws: confirm without the prompt")
     p.add_argument("--max-cells", type=int, help="--target aws: refuse runs of more cells (default 4)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("dev", help="the dev loop: keep a cell deployed, redeploy and retest after each edit")
+    _cell_selection(p)
+    p.add_argument("--watch", action="store_true", help="one warm process: rerun on every change")
+    p.add_argument("--refresh", action="store_true", help="apply even when the stack did not change")
+    p.add_argument("--report", action="store_true", help="also build the HTML report")
+    p.add_argument("--jobs", type=int)
+    p.add_argument("--endpoint", metavar="URL")
+    p.add_argument("--cdk", choices=["cdktf", "cdktn"])
+    p.set_defaults(func=cmd_dev, bootstrap_backend=True, lock_timeout=0.0, force_unlock=False, cell_timeout=600.0,
+                   run_id=None, max_attempts=8, skip_live=False, expect=None, chaos_seed=0, allow_real_aws=False,
+                   yes=False, max_cells=None)
 
     p = sub.add_parser("destroy", help="destroy cells kept with --keep (from their state)")
     p.add_argument("cells", nargs="*", metavar="CELL")

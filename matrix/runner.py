@@ -65,6 +65,8 @@ class RunOptions:
     extra_pytest: list[str] = field(default_factory=list)
     expectations: dict[str, str] = field(default_factory=dict)  # scenario -> expectation override
     chaos_seed: int = 0
+    dev: bool = False  # dev loop: skip the apply of a kept cell whose stack did not change
+    refresh: bool = False  # dev loop: apply (refresh against the account) even when unchanged
     allow_real_aws: bool = False
     yes: bool = False
     max_cells: int | None = None
@@ -205,8 +207,12 @@ class CellRun:
         if self.scenario is not None and self.scenario.setup is not None:
             self.step("chaos setup", lambda s: self._note(s, self.scenario.setup(self)))
         phases = self.scenario.phases if self.scenario is not None else (None,)
-        for phase in phases:
-            self._run_phase(phase, len(phases) > 1)
+        if self._unchanged_since_last_apply():
+            self.deployed = True
+        else:
+            for phase in phases:
+                self._run_phase(phase, len(phases) > 1)
+            self._remember_apply()
         if self.stop_all.is_set() or self.cancel.is_set():
             raise StackmatrixError("cancelled before the live suite")
         if not opts.skip_live:
@@ -219,6 +225,32 @@ class CellRun:
         if self.scenario is not None and self.scenario.after_tests is not None:
             self.step(f"chaos: {self.scenario.description}",
                       lambda s: self._note(s, self.scenario.after_tests(self)))
+
+    # -- dev loop ----------------------------------------------------------------------------
+    def _synth_key(self) -> str:
+        try:
+            return json.loads((build_dir() / "synth" / self.cell.id / "meta.json").read_text())["key"]
+        except (OSError, ValueError, KeyError):
+            return ""
+
+    def _unchanged_since_last_apply(self) -> bool:
+        d = self.deployment
+        if not (self.options.dev and d and d.kept and not self.options.refresh and self.scenario is None):
+            return False
+        if not self._synth_key() or d.extra.get("applied_key") != self._synth_key():
+            return False
+        outputs = outputs_dir() / f"{self.cell.id}.json"
+        if not outputs.is_file():
+            return False
+        self.result.outputs = json.loads(outputs.read_text())
+        self.result.changes = {"create": 0, "update": 0, "replace": 0, "delete": 0, "noop": 0}
+        self.say("apply: skipped, the stack has not changed since the last apply (--refresh to check the account)")
+        return True
+
+    def _remember_apply(self) -> None:
+        if self.deployment is not None:
+            self.deployment.extra["applied_key"] = self._synth_key()
+            self.deployment.save()
 
     # -- chaos -------------------------------------------------------------------------------
     def _note(self, step: Step, message: str) -> None:
@@ -651,16 +683,19 @@ class Runner:
         self.runs: list[CellRun] = []
         self.target_facts: dict[str, str] = {}
         self.target: Target | None = None  # set by the CLI when it prepared (and vetted) one
+        self.synth_worker: Callable[[list[dict], str], dict] | None = None  # warm in-process synth
 
     def run(self) -> RunResult:
         started = time.monotonic()
         from matrix.suites import run_synth_suite
         from matrix.synth import synthesize
 
-        synth = synthesize(self.cells, flavor=self.options.cdk, progress=self.progress)
+        synth = synthesize(self.cells, flavor=self.options.cdk, progress=self.progress, worker=self.synth_worker)
         self.progress(f"synth: {len(synth.synthesized)} synthesized, {len(synth.cached)} from cache "
                       f"({synth.seconds:.1f} s)")
-        if self.options.synth_check and run_synth_suite(self.cells) != 0:
+        # the dev loop checks only what it re-synthesized; a run checks every cell (for the report)
+        to_check = [c for c in self.cells if c.id in synth.synthesized] if self.options.dev else self.cells
+        if self.options.synth_check and to_check and run_synth_suite(to_check) != 0:
             self.progress("synth suite: policy violations (above): nothing was deployed")
             return RunResult(self.run_id, [], time.monotonic() - started, synth_failed=True)
         target = self.target or make_target(self.options, self.progress)

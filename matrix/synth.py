@@ -92,7 +92,9 @@ def synthesize(
     flavor: str | None = None,
     force: bool = False,
     progress: Callable[[str], None] | None = None,
+    worker: Callable[[list[dict], str], dict] | None = None,
 ) -> SynthResult:
+    """Synthesize the stale cells; `worker` replaces the one-shot process (the warm dev loop)."""
     started = time.monotonic()
     chosen = resolve_flavor(flavor)
     versions = library_versions(chosen)
@@ -109,7 +111,7 @@ def synthesize(
         if progress:
             progress(f"synth: {len(jobs)} cell(s) to synthesize with {chosen}, "
                      f"{len(result.cached)} unchanged (cache)")
-        result.worker = run_worker(jobs, chosen)
+        result.worker = (worker or run_worker)(jobs, chosen)
         result.synthesized = [j["cell"] for j in jobs]
     elif progress:
         progress(f"synth: all {len(result.cached)} cell(s) unchanged (cache)")
@@ -134,3 +136,36 @@ def run_worker(jobs: list[dict], flavor: str) -> dict:
         cells = ", ".join(j["cell"] for j in jobs)
         raise StackmatrixError(f"synth failed for cells {cells}: {reply.get('error')}")
     return reply
+
+
+class WarmSynth:
+    """Synthesis inside this process, the CDK loaded once (the dev loop's `--watch`).
+
+    Loading cdktf and its provider bindings costs seconds; using them costs about 0.1 s per stack.
+    Before each synth the stack's own modules (stack/config.py, stack/vpc.py, stack/app.py) and the
+    cell expansion that builds on them are reloaded, so an edit is picked up; the CDK seam
+    (stack/cdk.py) and what it loaded stay.
+    """
+
+    RELOAD = ("stack.config", "stack.vpc", "stack.app")
+
+    def __init__(self, flavor: str | None = None) -> None:
+        from stack.cdk import load
+
+        self.flavor = resolve_flavor(flavor)
+        load(self.flavor)
+
+    def reload(self) -> None:
+        import importlib
+
+        for name in self.RELOAD:
+            if name in sys.modules:
+                importlib.reload(sys.modules[name])
+        import matrix.cells
+
+        importlib.reload(matrix.cells)
+
+    def __call__(self, jobs: list[dict], flavor: str) -> dict:
+        from stack.app import synthesize as synth_in_process
+
+        return {"ok": True, **synth_in_process(jobs, synth_dir(), flavor)}

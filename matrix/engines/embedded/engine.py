@@ -19,7 +19,6 @@ destroys never leak.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from matrix.backend import StateBackend, StateWriteFailed, write_atomic
+from matrix.backend import LockHeld, StateBackend, StateWriteFailed, write_atomic
 from matrix.clients import ClientFactory
 from matrix.engines.embedded import expressions as ex
 from matrix.engines.embedded.config import TfConfig, load_config
@@ -37,6 +36,7 @@ from matrix.engines.embedded.resources.base import Cancelled, Ctx
 from matrix.engines.embedded.state import State
 from matrix.errors import StackmatrixError
 from matrix.redact import redact
+from matrix.stale_lock import holder_identity, release_if_dead
 
 
 class ApplyError(StackmatrixError):
@@ -111,6 +111,7 @@ class Persister:
         self.written_serial = state.serial  # what was read is already stored
         self.writes = 0
         self._dirty = threading.Event()
+        self._local = threading.Lock()
         self._stop = False
         self._idle = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="state-writer", daemon=True)
@@ -118,8 +119,8 @@ class Persister:
 
     def changed(self) -> None:
         """Call after each state change: the local copy is written now, the bucket soon."""
-        snapshot = self.state.snapshot()
-        self.backend.write_local(snapshot)
+        with self._local:  # snapshot and write as one step: never an older snapshot over a newer one
+            self.backend.write_local(self.state.snapshot())
         self._dirty.set()
 
     def _run(self) -> None:
@@ -271,8 +272,17 @@ class EmbeddedEngine:
         return self.backend.check(bootstrap=flag)
 
     def _lock(self, operation: str):
-        details = {"tool": "stackmatrix", "cell": self.cell, "pid": os.getpid(), **self.options.lock_details}
+        details = {"cell": self.cell, **holder_identity(), **self.options.lock_details}
+        try:
+            return self.backend.lock(operation, details, 0.0, self.cancel)
+        except LockHeld as exc:  # a holder provably dead on this machine: released (matrix/stale_lock.py)
+            if not release_if_dead(self.backend, exc.info, self._note) and self.options.lock_timeout <= 0:
+                raise
         return self.backend.lock(operation, details, self.options.lock_timeout, self.cancel)
+
+    def _note(self, msg: str) -> None:
+        self.log(msg)
+        self.notes.append(msg)
 
     def _unlock(self, info) -> None:
         if info is None:
