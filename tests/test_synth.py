@@ -134,3 +134,30 @@ def test_testing_synth_returns_a_json_string(tmp_path):
                          env=dict(os.environ, JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20"))
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.strip()) >= 13
+
+
+def test_a_user_test_that_treats_synth_as_a_dict_gets_the_cause_and_the_fix(tmp_path):
+    """The pytest plugin installed with stackmatrix turns the confusing str-index error into advice."""
+    test = tmp_path / "test_user_stack.py"
+    test.write_text(
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from matrix.cells import expand\n"
+        "from stack.cdk import load\n"
+        "from stack.vpc import make_stack\n"
+        "cdk = load()\n"
+        "def _stack():\n"
+        "    return make_stack(cdk.core.Testing.app(), expand('dev')[0].stack_config(), cdk)\n"
+        "def test_wrong():\n"
+        "    synth = cdk.core.Testing.synth(_stack())\n"
+        "    assert synth['resource']['aws_flow_log']\n"
+        "def test_right():\n"
+        "    synth = cdk.core.Testing.synth(_stack())\n"
+        "    assert json.loads(synth)['resource']['aws_flow_log']\n"
+        "    assert cdk.core.Testing.to_have_resource(synth, 'aws_vpc')\n")
+    out = subprocess.run([sys.executable, "-m", "pytest", str(test), "-q", "-p", "no:cacheprovider"],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                         env=dict(os.environ, JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20"))
+    assert "1 failed, 1 passed" in out.stdout, out.stdout[-2000:]
+    assert "Testing.synth() returns a JSON string, not a dict" in out.stdout
+    assert "json.loads(Testing.synth(stack))" in out.stdout

@@ -90,8 +90,11 @@ class MotoServer:
     @classmethod
     def start(cls, mode: str = "subprocess", timeout: float = 30) -> MotoServer:
         if mode == "threaded":
+            import logging
+
             from moto.server import ThreadedMotoServer
 
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
             server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
             server.start()
             host, port = server.get_host_and_port()
