@@ -101,6 +101,18 @@ def _positive(name: str, value: float, allow_zero: bool = False) -> None:
         raise UsageError(f"{name} {value}: must be {'zero or more' if allow_zero else 'more than zero'}")
 
 
+def chaos_backend(args: argparse.Namespace, cells) -> str:
+    backend = getattr(args, "chaos_backend", None) or "proxy"
+    if backend == "localstack":
+        if not cells or cells[0].target != "localstack":
+            raise UsageError("--chaos-backend localstack needs --target localstack")
+        faulty = [c for c in cells if c.fault]
+        if len(faulty) > 1 and (args.jobs or 1) > 1:
+            raise UsageError("--chaos-backend localstack: LocalStack's fault rules apply to the whole instance, "
+                             f"so {len(faulty)} fault cells must run one at a time: add --jobs 1")
+    return backend
+
+
 def run_options(args: argparse.Namespace, cells) -> object:
     import shutil
 
@@ -128,6 +140,7 @@ def run_options(args: argparse.Namespace, cells) -> object:
                              f"and KIND one of {', '.join(EXPECTATIONS)}")
         expectations[name] = kind
     return RunOptions(
+        chaos_backend=chaos_backend(args, cells),
         expectations=expectations, chaos_seed=args.chaos_seed, allow_real_aws=args.allow_real_aws,
         yes=args.yes, max_cells=args.max_cells, aws=settings.get("aws") or {},
         target=cells[0].target if cells else "moto", engine=engine, jobs=args.jobs, keep=args.keep,
@@ -282,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expect", action="append", metavar="SCENARIO=KIND",
                    help="judge a fault scenario against another expectation (survive, fail-cleanly, ...)")
     p.add_argument("--chaos-seed", type=int, default=0, help="seed of the fault draws (reproducible runs)")
+    p.add_argument("--chaos-backend", choices=["proxy", "localstack"], default="proxy",
+                   help="inject faults with our proxy (default) or a LocalStack's own Chaos API")
     p.add_argument("--allow-real-aws", action="store_true",
                    help="--target aws only: you mean it (the account must also be in STACKMATRIX_AWS_ACCOUNTS)")
     p.add_argument("--yes", action="store_true", help="--target aws: confirm without the prompt")

@@ -67,6 +67,7 @@ class RunOptions:
     chaos_seed: int = 0
     dev: bool = False  # dev loop: skip the apply of a kept cell whose stack did not change
     refresh: bool = False  # dev loop: apply (refresh against the account) even when unchanged
+    chaos_backend: str = "proxy"  # proxy | localstack (its Chaos API, where the edition has one)
     allow_real_aws: bool = False
     yes: bool = False
     max_cells: int | None = None
@@ -169,6 +170,8 @@ class CellRun:
                 self._chaos_expectations()
             if self.proxy is not None:
                 self.proxy.stop()
+            if getattr(self, "localstack_chaos", None) is not None:
+                self.localstack_chaos.clear()
             self._finish()
         return self.result
 
@@ -268,6 +271,13 @@ class CellRun:
         rules = parse_rules(list(self.scenario.rules), source=f"scenario {self.scenario.name}",
                             seed=self.options.chaos_seed)
         fault_log = FaultLog(self.result.folder / "faults.jsonl")
+        if self.options.chaos_backend == "localstack":
+            from matrix.chaos.localstack_api import LocalStackChaos
+
+            self.localstack_chaos = LocalStackChaos(access.endpoint)
+            self.localstack_chaos.set_faults(rules)
+            self.say(f"chaos: {self.scenario.description} (LocalStack Chaos API at {access.endpoint})")
+            return access
         if self.cell.target != "aws":
             self.proxy = FaultProxy(access.endpoint, rules, fault_log=fault_log, cell=self.cell.id).start()
             self.say(f"chaos: {self.scenario.description} (proxy {self.proxy.url})")
@@ -700,6 +710,14 @@ class Runner:
             return RunResult(self.run_id, [], time.monotonic() - started, synth_failed=True)
         target = self.target or make_target(self.options, self.progress)
         target.start()
+        if self.options.chaos_backend == "localstack":
+            from matrix.chaos.localstack_api import LocalStackChaos
+
+            try:
+                LocalStackChaos(target.endpoint).require()  # UsageError: the community edition has none
+            except BaseException:
+                target.stop()
+                raise
         self.target_facts = target.describe()
         self.progress(f"target: {target.name} at {target.endpoint or 'AWS'}; run {self.run_id}; "
                       f"{len(self.cells)} cell(s), {self.options.jobs} at a time")

@@ -99,3 +99,27 @@ def test_cell_timeout_still_tears_down(fresh_build):
     steps = {s["name"]: s["status"] for s in result["steps"]}
     assert steps.get("destroy") == "passed" and steps.get("leak check") == "passed", steps
     assert result["leaks"] == []
+
+
+def test_a_known_emulator_gap_is_reported_as_such(tmp_path, moto_url, synth_root):
+    """A state bucket made without default encryption: moto answers 404 where AWS (and LocalStack)
+    encrypt by default. The live suite labels it "Emulator gap", the cell still passes."""
+    import boto3
+
+    profiles = tmp_path / "profiles.toml"
+    profiles.write_text((ROOT / "matrix" / "profiles.toml").read_text().replace(
+        'bucket = "{project}-tfstate-{region}"', 'bucket = "gap-test-{region}"'))
+    s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="a",
+                      aws_secret_access_key="b")
+    s3.create_bucket(Bucket="gap-test-us-east-1")
+    s3.put_bucket_versioning(Bucket="gap-test-us-east-1", VersioningConfiguration={"Status": "Enabled"})
+    build = tmp_path / "build"
+    out = matrix(build, "run", "--profiles", str(profiles), "--profile", "dev", "--endpoint", moto_url,
+                 "--no-report")
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    suite = (build / "cells" / "us-east-1-dev" / "live-suite.txt").read_text()
+    assert "1 xfailed" in suite
+    results = [json.loads(p.read_text()) for p in (build / "allure-results").glob("*-result.json")]
+    gap = [r for r in results if r["name"].startswith("test_state_bucket")]
+    assert gap and gap[0]["status"] == "skipped"
+    assert "Emulator gap: s3-default-encryption" in gap[0]["statusDetails"]["message"]

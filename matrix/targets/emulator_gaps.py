@@ -231,3 +231,26 @@ def label(gap_id: str) -> str:
 def gaps_for(service: str) -> dict[str, dict[str, str]]:
     """The gaps of one service (entries for 'all' services included)."""
     return {gap_id: gap for gap_id, gap in KNOWN_GAPS.items() if gap["service"] in (service, "all")}
+
+
+#: How a known gap shows up in a failing check (exception text), for the suites to label it
+#: "Emulator gap" instead of failing as a product defect or passing wrongly.
+SIGNATURES: dict[str, str] = {
+    "s3-default-encryption": r"ServerSideEncryptionConfigurationNotFoundError",
+    "s3-default-public-access-block": r"NoSuchPublicAccessBlockConfiguration",
+    "ec2-delete-missing-nat": r"DeleteNatGateway.*(500|InternalError|ResponseParserError)",
+    "sts-caller-arn": r"arn:aws:(sts::\d{12}:user/moto|iam::\d{12}:root)",
+}
+EMULATORS = ("moto", "localstack")
+
+
+def match(text: str, target: str) -> str | None:
+    """The known gap whose signature is in `text`, when running on an emulator; else None."""
+    import re
+
+    if target not in EMULATORS:
+        return None
+    for gap_id, pattern in SIGNATURES.items():
+        if gap_id in KNOWN_GAPS and re.search(pattern, text or ""):
+            return gap_id
+    return None

@@ -141,3 +141,15 @@ def test_every_resource_is_tagged_with_suffix_region_and_run_id(ec2, outputs, ce
         assert found.get("Region") == cell["region"], f"{rid}: {found}"
         assert found.get("RunId") == run_id, f"{rid}: RunId {found.get('RunId')!r} != {run_id!r}"
         assert cell["suffix"] in found.get("Name", cell["suffix"]), f"{rid}: Name {found.get('Name')!r}"
+
+
+def test_state_bucket_is_versioned_encrypted_and_private(clients, cell, stack_config):
+    """The backend bucket keeps state history, encrypts it and is never public."""
+    s3 = clients.client("s3", stack_config.backend.region)
+    bucket = stack_config.backend.bucket
+    assert s3.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled", f"{bucket}: versioning is off"
+    rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    algorithm = rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"]
+    assert algorithm in ("AES256", "aws:kms", "aws:kms:dsse"), f"{bucket}: {algorithm}"
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values()), f"{bucket}: public access not fully blocked: {block}"

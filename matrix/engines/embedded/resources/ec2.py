@@ -314,6 +314,11 @@ class NatGateway(Handler):
                                                                                  attrs.get("allocation_id"))}
 
     def delete(self, ctx: Ctx, attrs: dict[str, Any]) -> None:
+        # Look first: deleting an unknown id answers 500 on both emulators (emulator gap
+        # ec2-delete-missing-nat) where AWS answers NatGatewayNotFound.
+        nat = self._describe(ctx, attrs["id"])
+        if nat is None or nat["State"] in ("deleted", "failed"):
+            return
         done = ignore_codes(lambda: ctx.client("ec2").delete_nat_gateway(NatGatewayId=attrs["id"]),
                             "NatGatewayNotFound", "InvalidNatGatewayID.NotFound")
         if done is not None:
