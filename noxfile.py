@@ -34,7 +34,8 @@ def _matrix(session: nox.Session, env: devenv.Env, *args: str) -> None:
 def tests(session: nox.Session) -> None:
     """The project's own tests (unit and end-to-end on the emulators)."""
     env = _env(session, node=True)
-    session.run(env.python, "-m", "pytest", *(session.posargs or ["tests"]), env=env.env(), external=True)
+    args = session.posargs or ["tests", "--ignore=tests/reliability"]  # that battery: nox -s reliability
+    session.run(env.python, "-m", "pytest", *args, env=env.env(), external=True)
 
 
 @nox.session(python=False)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import string
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -243,6 +244,9 @@ def expand(
     settings.update({k: v for k, v in prof.items() if k in STACK_KEYS})
     settings["backend"] = {**defaults.get("backend", {}), **prof.get("backend", {})}
     where = f"{file} [profiles.{profile}]"
+    for key in ("bucket", "key", "dynamodb_table"):
+        if key in settings["backend"]:
+            _check_template(settings["backend"][key], f"{where} backend.{key}")
 
     region_list = _axis(list(regions) if regions else prof.get("regions"), "regions",
                         "--region" if regions else where, "region")
@@ -295,12 +299,29 @@ def known_faults() -> set[str]:
     return set(SCENARIOS)
 
 
+def _check_template(template: str, where: str) -> None:
+    """A backend name template may hold plain {placeholders} only (no attributes, indexes, conversions or
+    format specs: `"{region.upper}"` would reach into Python objects)."""
+    allowed = ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise UsageError(f"{where} = {template!r}: not a valid name template ({exc}); use placeholders "
+                         f"{allowed}, and double braces for a literal brace") from exc
+    for _literal, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name not in TEMPLATE_FIELDS or spec or conversion:
+            shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise UsageError(f"{where} = {template!r}: placeholder {shown!r} is not allowed; use {allowed}")
+
+
 def _validate_cell(cell: Cell, suffix_source: str) -> None:
     try:
         cell.stack_config()
     except StackConfigError as exc:
         raise UsageError(f"cell {cell.id}: {exc} (suffix from {suffix_source})") from exc
-    except (KeyError, IndexError, ValueError) as exc:
+    except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
         raise UsageError(
             f"cell {cell.id}: a backend name template uses an unknown placeholder ({exc}); "
             f"allowed: {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)}"

@@ -7,6 +7,8 @@ per-cell and cross-cell rules of suites/synth/policies.py.
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 from matrix.errors import UsageError
@@ -21,6 +23,72 @@ def find_project(start: Path) -> Path:
     return Path.cwd()
 
 
+def _kind(value: object) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number")
+
+
+def _name(key: object) -> str:
+    """A key as it reads in a path: plain names as they are, anything else quoted (one line, always)."""
+    text = str(key)
+    return text if re.fullmatch(r"[A-Za-z0-9_./-]+", text) else json.dumps(text)
+
+
+def shape_problem(data: dict) -> str | None:
+    """What is wrong with the block structure of a Terraform JSON document, None when it is sound.
+
+    The policy rules read `resource`/`data` as {type: {name: {arguments}}}, `provider` as
+    {name: {block} or [{block}]} (with `default_tags` blocks holding a `tags` object), `terraform` as
+    an object whose `backend` is {kind: {settings}}, and `output`/`variable`/`locals` as objects."""
+    for section in ("resource", "data"):
+        types = data.get(section)
+        if types is None:
+            continue
+        if not isinstance(types, dict):
+            return f"{section} is {_kind(types)}, not an object of resource types"
+        for rtype, by_name in types.items():
+            if by_name is None:
+                continue
+            if not isinstance(by_name, dict):
+                return f"{section}.{_name(rtype)} is {_kind(by_name)}, not an object of named {_name(rtype)} blocks"
+            for name, body in by_name.items():
+                if not isinstance(body, dict):
+                    return f"{section}.{_name(rtype)}.{_name(name)} is {_kind(body)}, not an object of arguments"
+    providers = data.get("provider")
+    if providers is not None:
+        if not isinstance(providers, dict):
+            return f"provider is {_kind(providers)}, not an object of provider names"
+        for name, blocks in providers.items():
+            if blocks is None:
+                continue
+            for i, block in enumerate(blocks if isinstance(blocks, list) else [blocks]):
+                if not isinstance(block, dict):
+                    return f"provider.{_name(name)}[{i}] is {_kind(block)}, not an object"
+                tags = block.get("default_tags")
+                for j, dt in enumerate(tags if isinstance(tags, list) else [tags]):
+                    if dt is not None and not isinstance(dt, dict):
+                        return f"provider.{_name(name)}[{i}].default_tags[{j}] is {_kind(dt)}, not an object"
+                    where = f"provider.{_name(name)}[{i}].default_tags[{j}]"
+                    tags_value = dt.get("tags") if isinstance(dt, dict) else None
+                    if tags_value is not None and not isinstance(tags_value, dict):
+                        return f"{where}.tags is {_kind(tags_value)}, not an object"
+    terraform = data.get("terraform")
+    if terraform is not None:
+        if not isinstance(terraform, dict):
+            return f"terraform is {_kind(terraform)}, not an object"
+        backend = terraform.get("backend")
+        if backend is not None:
+            if not isinstance(backend, dict):
+                return f"terraform.backend is {_kind(backend)}, not an object"
+            for kind, body in backend.items():
+                if body is not None and not isinstance(body, dict):
+                    return f"terraform.backend.{_name(kind)} is {_kind(body)}, not an object of settings"
+    for section in ("output", "variable", "locals"):
+        if data.get(section) is not None and not isinstance(data[section], dict):
+            return f"{section} is {_kind(data[section])}, not an object"
+    return None
+
+
 def load_doc(path: Path, project: Path | None, region: str | None, suffix: str | None) -> SynthDoc:
     if not path.is_file():
         raise UsageError(f"{path}: no such file; pass synthesized cdk.tf.json files "
@@ -31,6 +99,10 @@ def load_doc(path: Path, project: Path | None, region: str | None, suffix: str |
         raise UsageError(f"{path}: not a Terraform JSON document ({exc})") from exc
     if not any(k in doc.data for k in ("resource", "terraform", "provider", "data")):
         raise UsageError(f"{path}: no resource, provider or terraform block; is this a cdk.tf.json?")
+    problem = shape_problem(doc.data)
+    if problem:
+        raise UsageError(f"{path}: {problem}; the checker reads Terraform JSON in the object form cdktf writes "
+                         "(https://developer.hashicorp.com/terraform/language/syntax/json)")
     label = path.parent.name if path.name == "cdk.tf.json" else str(path)
     tags = doc.default_tags()
     doc.ctx = Context(

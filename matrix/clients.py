@@ -24,13 +24,9 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-THROTTLE_CODES = frozenset({
-    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
-    "TooManyRequestsException", "ProvisionedThroughputExceededException",
-    "TransactionInProgressException", "RequestLimitExceeded", "BandwidthLimitExceeded",
-    "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
-    "EC2ThrottledException",
-})
+from matrix.chaos.codes import BOTOCORE_THROTTLE_CODES
+
+THROTTLE_CODES = BOTOCORE_THROTTLE_CODES  # the codes botocore's standard mode retries as throttles
 READ_PREFIXES = ("Describe", "Get", "List", "Head", "Lookup", "Search", "Scan", "Query", "Filter")
 SERVICE_ALIASES = {"cloudwatch-logs": "logs"}
 

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from matrix.backend import write_atomic
 from matrix.cells import Cell
 from matrix.clients import Access, ClientFactory
 from matrix.errors import StackmatrixError, UsageError
 from matrix.leaks import find_leftovers, sweep
 from matrix.paths import build_dir
-from matrix.targets.base import Deployment
+from matrix.targets.base import Deployment, deployments_dir
 
 # -- run ledgers -------------------------------------------------------------------------------
 
@@ -34,21 +35,61 @@ def record_in_ledger(run_id: str, entry: dict[str, Any]) -> None:
     with _ledger_lock:
         path = ledger_path(run_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = json.loads(path.read_text()) if path.is_file() else {"run_id": run_id, "cells": []}
+        data = _read_ledger(path) if path.is_file() else {"run_id": run_id, "cells": []}
         data["cells"] = [c for c in data["cells"] if c.get("cell") != entry.get("cell")] + [entry]
-        path.write_text(json.dumps(data, indent=2, sort_keys=True))
+        write_atomic(path, json.dumps(data, indent=2, sort_keys=True))  # a kill mid-write never truncates it
+
+
+def _read_ledger(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict) or not isinstance(data.get("run_id"), str) or not all(
+                isinstance(c, dict) and {"cell", "region", "suffix"} <= set(c) for c in data.get("cells", [])):
+            raise ValueError("not a run ledger (run_id, cells with cell/region/suffix)")
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"run ledger {path} cannot be read ({exc}); move it away (the run's accounts may still "
+                         "hold resources: sweep them by hand)") from exc
+    return data
 
 
 def ledgers() -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted((build_dir() / "runs").glob("*.json"))]
+    return [_read_ledger(p) for p in sorted((build_dir() / "runs").glob("*.json"))]
+
+
+# -- deployment records ------------------------------------------------------------------------
+
+def _read_record(path: Path) -> Deployment:
+    try:
+        return Deployment(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError) as exc:
+        raise UsageError(f"deployment record {path} cannot be read ({type(exc).__name__}: {exc}); move it away "
+                         "(its cell may still be deployed: look in its account)") from exc
+
+
+def deployment_records() -> dict[str, Deployment]:
+    """Every deployment record (build/deployments/*.json), by cell; an unreadable one is named."""
+    return {d.cell: d for d in (_read_record(p) for p in sorted(deployments_dir().glob("*.json")))}
+
+
+def load_record(cell_id: str) -> Deployment | None:
+    """The record of `cell_id`, looked up among the records' file names: a cell id given on the command
+    line never becomes a path (`../runs/x` must not read build/runs/x.json)."""
+    for path in deployments_dir().glob("*.json"):
+        if path.stem == cell_id:
+            return _read_record(path)
+    return None
+
+
+def known_cells() -> list[str]:
+    return sorted(p.stem for p in deployments_dir().glob("*.json"))
 
 
 # -- env ---------------------------------------------------------------------------------------
 
 def env_exports(cell_id: str) -> list[str]:
-    d = Deployment.load(cell_id)
+    d = load_record(cell_id)
     if d is None:
-        known = ", ".join(x.cell for x in Deployment.all()) or "none"
+        known = ", ".join(known_cells()) or "none"
         raise UsageError(f"cell {cell_id!r} has no deployment record in {build_dir() / 'deployments'} "
                          f"(deployed cells: {known}); deploy it with `python -m matrix run --keep`")
     lines = [f"# cell {d.cell}: run {d.run_id}, target {d.target}, account {d.account_id}"]
@@ -85,11 +126,11 @@ def destroy_deployments(cells: list[str], profile_cells: list[Cell] | None, log:
     from matrix.engines import make_engine
     from matrix.runner import RunOptions
 
-    records = {d.cell: d for d in Deployment.all()}
+    records = deployment_records()
     wanted = cells or ([c.id for c in profile_cells if c.id in records] if profile_cells else sorted(records))
     unknown = [c for c in wanted if c not in records]
     if unknown:
-        raise UsageError(f"no deployment record for {', '.join(unknown)}; deployed cells: "
+        raise UsageError(f"no deployment record for {', '.join(repr(c) for c in unknown)}; deployed cells: "
                          f"{', '.join(sorted(records)) or 'none'}")
     if not wanted:
         log("nothing to destroy: no deployed cells")
@@ -160,7 +201,7 @@ def sweep_targets(run_id: str | None, all_runs: bool) -> list[SweepTarget]:
                             c.get("profile"), c.get("account_id", ""))
             out.append(SweepTarget(ledger["run_id"], c["cell"], c["region"], c["suffix"], c.get("fault"), access))
     if not out and not all_runs:
-        raise UsageError(f"run {run_id!r} is unknown here (no {ledger_path(run_id or '?')}); "
+        raise UsageError(f"run {run_id!r} is unknown here (no ledger of that run in {build_dir() / 'runs'}); "
                          f"known runs: {', '.join(ld['run_id'] for ld in ledgers()) or 'none'}")
     return out
 

@@ -610,6 +610,16 @@ class StepFailed(StackmatrixError):
         self.category = category
 
 
+def policy_violations(cells: list[Cell]) -> list[Any]:
+    """The synth policy rules on synthesized cells, in this process (the dev loop's quick check)."""
+    from suites.synth.policies import Context, SynthDoc, check_docs
+
+    docs = [SynthDoc.load(build_dir() / "synth" / c.id / "cdk.tf.json",
+                          Context(cell=c.id, region=c.region, suffix=c.suffix, project_dir=PROJECT_ROOT))
+            for c in cells]
+    return check_docs(docs) if docs else []
+
+
 def resource_mutations(clients: ClientFactory) -> int:
     """Mutating calls on the stack's services (state and lock traffic excluded)."""
     return sum(n for svc, n in clients.counters.as_dict()["mutating"].items() if svc in ("ec2", "iam", "logs"))
@@ -703,9 +713,16 @@ class Runner:
         synth = synthesize(self.cells, flavor=self.options.cdk, progress=self.progress, worker=self.synth_worker)
         self.progress(f"synth: {len(synth.synthesized)} synthesized, {len(synth.cached)} from cache "
                       f"({synth.seconds:.1f} s)")
-        # the dev loop checks only what it re-synthesized; a run checks every cell (for the report)
-        to_check = [c for c in self.cells if c.id in synth.synthesized] if self.options.dev else self.cells
-        if self.options.synth_check and to_check and run_synth_suite(to_check) != 0:
+        # the dev loop checks what it re-synthesized, in this process (the rules take milliseconds; a
+        # pytest process for them, about 0.8 s); a run checks every cell through the suite (for the report)
+        if self.options.dev:
+            violations = policy_violations([c for c in self.cells if c.id in synth.synthesized])
+            for v in violations:
+                self.progress(v.line())
+            failed = bool(violations)
+        else:
+            failed = self.options.synth_check and run_synth_suite(self.cells) != 0
+        if failed:
             self.progress("synth suite: policy violations (above): nothing was deployed")
             return RunResult(self.run_id, [], time.monotonic() - started, synth_failed=True)
         target = self.target or make_target(self.options, self.progress)

@@ -21,8 +21,6 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from matrix.errors import StackmatrixError, UsageError
-
 
 def add_proxy_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -77,18 +75,10 @@ def cmd_proxy(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m matrix.chaos.cli")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_proxy_parser(sub)
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except StackmatrixError as exc:
-        print(f"failed: {exc}", file=sys.stderr)
-        return 1
+    """`python -m matrix.chaos.cli proxy ...` is `python -m matrix proxy ...`."""
+    from matrix.__main__ import main as matrix_main
+
+    return matrix_main(["proxy", *(sys.argv[2:] if argv is None else list(argv)[1:])])
 
 
 if __name__ == "__main__":
