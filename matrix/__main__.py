@@ -194,7 +194,12 @@ def cmd_dev(args: argparse.Namespace) -> int:
         raise UsageError("dev: the dev loop runs on an emulator (moto or localstack), not a real account")
     if args.watch:
         return watch(lambda: select_cells(args), options, _progress)
-    code, seconds = iteration(cells, options, _progress)
+    worker = None
+    if not args.no_daemon:
+        from matrix.synthd import DaemonWorker
+
+        worker = DaemonWorker(_progress)
+    code, seconds = iteration(cells, options, _progress, synth_worker=worker)
     _progress(f"dev: redeployed and retested in {seconds:.1f} s; the cell stays deployed "
               f"(python -m matrix env {cells[0].id} / python -m matrix destroy)")
     if args.report:
@@ -208,8 +213,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
 def cmd_destroy(args: argparse.Namespace) -> int:
     from matrix.ops import destroy_deployments
 
+    from matrix.synthd import stop as stop_synth_daemons
+    from matrix.targets.base import Deployment
+
     profile_cells = select_cells(args) if args.profile else None
     failures = destroy_deployments(args.cells, profile_cells, _progress, allow_real_aws=args.allow_real_aws)
+    if not Deployment.all():
+        stop_synth_daemons()  # no kept cell left: the dev loop is over
     return 1 if failures else 0
 
 
@@ -308,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--watch", action="store_true", help="one warm process: rerun on every change")
     p.add_argument("--refresh", action="store_true", help="apply even when the stack did not change")
     p.add_argument("--report", action="store_true", help="also build the HTML report")
+    p.add_argument("--no-daemon", action="store_true",
+                   help="synthesize in a fresh process instead of the synth daemon kept warm between dev runs")
     p.add_argument("--jobs", type=int)
     p.add_argument("--endpoint", metavar="URL")
     p.add_argument("--cdk", choices=["cdktf", "cdktn"])

@@ -9,7 +9,8 @@ dev-loop shortcuts of the runner:
   * the synth policy suite runs only on re-synthesized cells; the HTML report only with --report.
 `--watch` keeps ONE process: the CDK runtime and provider bindings are loaded once (`WarmSynth`),
 files are polled (stack/, suites/, the profile file) and each change runs the loop again, reloading
-only the edited stack modules.
+only the edited stack modules. Without --watch, each `dev` hands its synth to the synth daemon
+(matrix/synthd.py), which keeps the CDK loaded between invocations (`--no-daemon`: a fresh worker).
 """
 
 from __future__ import annotations
