@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from matrix.cells import Cell
+from matrix.chaos.driver import ChaosDriver, chaos_scenario
 from matrix.clients import Access, ClientFactory
 from matrix.engines import make_engine
 from matrix.errors import StackmatrixError, UsageError
@@ -40,7 +41,7 @@ from matrix.leaks import find_leftovers
 from matrix.ops import record_in_ledger
 from matrix.paths import PROJECT_ROOT, allure_results_dir, build_dir, outputs_dir
 from matrix.redact import redact
-from matrix.results import Attachment, CellResult, Step, now_ms
+from matrix.results import CellResult, Step, now_ms
 from matrix.suites import SUITES, plugin_args
 from matrix.targets.base import Deployment, Target
 
@@ -114,9 +115,7 @@ class CellRun:
         self.deployment: Deployment | None = None
         self.deployed = False
         self.scenario = chaos_scenario(cell.fault, options.expectations)
-        self.proxy: Any = None
-        self.hooks: Any = None
-        self.chaos_notes: dict[str, Any] = {}
+        self.chaos = ChaosDriver(self, self.scenario) if self.scenario is not None else None
         self.phases: list[dict[str, Any]] = []
         self.live_ok: bool | None = None
 
@@ -166,12 +165,9 @@ class CellRun:
         finally:
             timer.cancel()
             self._teardown()
-            if self.scenario is not None:
-                self._chaos_expectations()
-            if self.proxy is not None:
-                self.proxy.stop()
-            if getattr(self, "localstack_chaos", None) is not None:
-                self.localstack_chaos.clear()
+            if self.chaos is not None:
+                self.chaos.judge()
+                self.chaos.stop()
             self._finish()
         return self.result
 
@@ -200,15 +196,15 @@ class CellRun:
             raise UsageError(f"cell {cell.id} is deployed on {self.deployment.target} (build/deployments); "
                              f"destroy it first: python -m matrix destroy {cell.id}")
         access = self._access()
-        if self.scenario is not None:
-            access = self._arm_chaos(access)
+        if self.chaos is not None:
+            access = self.chaos.arm(access)
         self.clients = ClientFactory(access, max_attempts=opts.max_attempts)
-        if self.hooks is not None:
-            self.hooks.install_session(self.clients.session)
+        if self.chaos is not None:
+            self.chaos.install(self.clients)
         stack_config = cell.stack_config(run_id=None)
         self.engine = make_engine(cell, synth, self.clients, opts, self.deployment.run_id, self.log, self.cancel)
-        if self.scenario is not None and self.scenario.setup is not None:
-            self.step("chaos setup", lambda s: self._note(s, self.scenario.setup(self)))
+        if self.chaos is not None and self.scenario.setup is not None:
+            self.step("chaos setup", lambda s: self._note(s, self.chaos.setup()))
         phases = self.scenario.phases if self.scenario is not None else (None,)
         if self._unchanged_since_last_apply():
             self.deployed = True
@@ -225,9 +221,8 @@ class CellRun:
             except BaseException:
                 self.live_ok = False
                 raise
-        if self.scenario is not None and self.scenario.after_tests is not None:
-            self.step(f"chaos: {self.scenario.description}",
-                      lambda s: self._note(s, self.scenario.after_tests(self)))
+        if self.chaos is not None and self.scenario.after_tests is not None:
+            self.step(f"chaos: {self.scenario.description}", lambda s: self._note(s, self.chaos.after_tests()))
 
     # -- dev loop ----------------------------------------------------------------------------
     def _synth_key(self) -> str:
@@ -260,50 +255,6 @@ class CellRun:
         step.message = message
         self.say(message)
 
-    def _arm_chaos(self, access: Access) -> Access:
-        """Faults for this cell: a proxy of its own in front of the emulator, rules armed now."""
-        from dataclasses import replace
-
-        from matrix.chaos import FaultLog, FaultProxy, parse_rules
-
-        if not self.scenario.rules:
-            return access
-        rules = parse_rules(list(self.scenario.rules), source=f"scenario {self.scenario.name}",
-                            seed=self.options.chaos_seed)
-        fault_log = FaultLog(self.result.folder / "faults.jsonl")
-        if self.options.chaos_backend == "localstack":
-            from matrix.chaos.localstack_api import LocalStackChaos
-
-            self.localstack_chaos = LocalStackChaos(access.endpoint)
-            self.localstack_chaos.set_faults(rules)
-            self.say(f"chaos: {self.scenario.description} (LocalStack Chaos API at {access.endpoint})")
-            return access
-        if self.cell.target != "aws":
-            self.proxy = FaultProxy(access.endpoint, rules, fault_log=fault_log, cell=self.cell.id).start()
-            self.say(f"chaos: {self.scenario.description} (proxy {self.proxy.url})")
-            return replace(access, endpoint=self.proxy.url)
-        # a real account: no proxy in front of TLS endpoints; the same rules inside our clients, and
-        # an AWS FIS template for the EC2 part, for the user to run against every client
-        from matrix.chaos.hooks import FaultHooks
-
-        self.hooks = FaultHooks(rules, fault_log=fault_log, cell=self.cell.id)
-        self._write_fis_template(rules)
-        self.say(f"chaos: {self.scenario.description} (client-side hooks; FIS template in {self.result.folder})")
-        return access
-
-    def _write_fis_template(self, rules: Any) -> None:
-        from matrix.chaos.fis import fis_template
-
-        account = self.deployment.account_id if self.deployment else "123456789012"
-        try:
-            template = fis_template(rules, target_role_arns=[f"arn:aws:iam::{account}:role/YOUR-DEPLOYER-ROLE"],
-                                    experiment_role_arn=f"arn:aws:iam::{account}:role/YOUR-FIS-ROLE")
-        except UsageError as exc:
-            self.say(f"chaos: no FIS template ({exc})")
-            return
-        self.result.attach("FIS experiment template (EC2 throttling)", template.to_json(), "fis-template.json",
-                           "application/json")
-
     def _run_phase(self, phase: Any, named: bool) -> None:
         opts = self.options
         label = f" ({phase.name})" if named and phase is not None else ""
@@ -334,8 +285,8 @@ class CellRun:
             step.message = f"failed by design ({type(exc).__name__}): {redact(str(exc))}"
             step.details.pop("trace", None)
             self.say(f"{phase.name}: failed by design with {type(exc).__name__}")
-            if phase.ask_terraform:
-                self.chaos_notes["terraform"] = terraform_verdict(self)
+            if phase.ask_terraform and self.chaos is not None:
+                self.chaos.notes["terraform"] = self.chaos.terraform_verdict()
             return
         finally:
             record["seconds"] = round(time.monotonic() - started, 3)
@@ -366,67 +317,6 @@ class CellRun:
         missing = sorted(lo.line() for lo in live if lo.id not in recorded and lo.type != "aws_route_table_association")
         return {"readable": True, "version": 4, "serial": state.serial, "lineage": state.lineage, "origin": origin,
                 "in_state": len(recorded), "live": len(live), "not_in_state": missing, "consistent": not missing}
-
-    def _chaos_expectations(self) -> None:
-        """Judge the cell against its scenario's expectation (suites/chaos), after teardown."""
-        report = self._chaos_report()
-        path = self.result.folder / "chaos.json"
-        self.result.attach("chaos report", report, "chaos.json")
-        if (self.result.folder / "faults.jsonl").is_file():
-            self.result.attachments.append(Attachment("injected faults", "faults.jsonl", "application/x-ndjson"))
-        step = Step("chaos expectations")
-        self.result.steps.append(step)
-        env = dict(os.environ, STACKMATRIX_CELL=json.dumps(self.cell.to_dict()), STACKMATRIX_CHAOS_REPORT=str(path),
-                   STACKMATRIX_SUITE="chaos",
-                   PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])))
-        cmd = [sys.executable, "-m", "pytest", str(SUITES / "chaos"), "-q", "-rfE", "-p", "no:cacheprovider",
-               "--rootdir", str(SUITES), f"--alluredir={allure_results_dir()}", *plugin_args()]
-        proc = subprocess.run(cmd, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
-                              check=False)
-        self.result.attach("chaos suite output", proc.stdout[-20000:] + proc.stderr[-5000:], "chaos-suite.txt",
-                           step=step)
-        unmet = [ln.split("AssertionError: ", 1)[1] for ln in proc.stdout.splitlines()
-                 if ln.startswith("E ") and "AssertionError: " in ln]
-        if proc.returncode != 0 and not unmet:
-            unmet = [ln for ln in proc.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))]
-        step.stopped = now_ms()
-        kind = self.scenario.expectation
-        self.result.expectation = {"kind": kind, "scenario": self.scenario.name, "met": proc.returncode == 0,
-                                   "reason": "; ".join(unmet)[:2000]}
-        if proc.returncode == 0:
-            step.status, step.message = "passed", f"expectation {kind} met"
-            self.result.status = "passed"
-            self.result.error = None
-            self.say(f"chaos: expectation {kind} met")
-        else:
-            step.status = "failed"
-            step.message = f"expectation {kind} not met: " + "; ".join(unmet)[:1500]
-            self.result.status = "failed"
-            category = {"survive": "ThrottlingNotSurvived"}.get(kind, self.scenario.error_class or "ProductDefect")
-            self.result.error = {"step": "chaos expectations", "category": category, "message": step.message}
-            self.say(step.message)
-        self.result.save()
-
-    def _chaos_report(self) -> dict[str, Any]:
-        steps = {s.name: s for s in self.result.steps}
-        counters = self.clients.counters.as_dict() if self.clients else {}
-        source = self.proxy or self.hooks
-        faults = source.fault_log.summary() if source is not None and source.fault_log else {}
-        live = steps.get("live suite")
-        return {
-            "scenario": self.scenario.name, "description": self.scenario.description,
-            "expectation": self.scenario.expectation, "error_class": self.scenario.error_class,
-            "needs_retries": self.scenario.needs_retries, "min_latency_ms": self.scenario.min_latency_ms,
-            "phases": self.phases, "live_ok": self.live_ok,
-            "live_seconds": live.seconds if live else None,
-            "live_calls": sum((live.details.get("suite_api") or {}).get("calls", {}).values()) if live else 0,
-            "destroy_ok": steps["destroy"].status == "passed" if "destroy" in steps else None,
-            "leak_check_ok": steps["leak check"].status == "passed" if "leak check" in steps else None,
-            "leaks": self.result.leaks, "kept": bool(self.deployment and self.deployment.kept),
-            "counters": counters, "faults": faults,
-            "proxy": self.proxy.stats() if self.proxy is not None else None,
-            "notes": self.chaos_notes, "unexpected_error": self.result.error,
-        }
 
     def _access(self) -> Access:
         d = self.deployment
@@ -563,8 +453,8 @@ class CellRun:
         for note in getattr(self.engine, "notes", []):
             self.say(note)
             step.message += f"; {note}"
-            if "state lost from the bucket" in note:
-                self.chaos_notes["state_local"] = str(self.engine.backend.local_path)
+            if "state lost from the bucket" in note and self.chaos is not None:
+                self.chaos.notes["state_local"] = str(self.engine.backend.local_path)
         self.say(f"destroy: {count} resource(s) in {time.monotonic() - started:.1f} s")
 
     def _leak_check(self, step: Step, state_ids: dict[str, dict[str, Any]]) -> None:
@@ -623,36 +513,6 @@ def policy_violations(cells: list[Cell]) -> list[Any]:
 def resource_mutations(clients: ClientFactory) -> int:
     """Mutating calls on the stack's services (state and lock traffic excluded)."""
     return sum(n for svc, n in clients.counters.as_dict()["mutating"].items() if svc in ("ec2", "iam", "logs"))
-
-
-def chaos_scenario(fault: str | None, overrides: dict[str, str]) -> Any:
-    if not fault:
-        return None
-    from matrix.chaos.scenarios import scenario, with_expectation
-
-    chosen = scenario(fault)
-    if chosen is not None and fault in overrides:
-        chosen = with_expectation(chosen, overrides[fault])
-    return chosen
-
-
-def terraform_verdict(run: CellRun) -> str:
-    """What the real terraform binary says about the same backend (missing bucket scenario)."""
-    from matrix.backend import MissingStateBucket
-    from matrix.engines.terraform import TerraformEngine, terraform_binary
-
-    if terraform_binary() is None:
-        return "terraform not on PATH: not asked"
-    synth = build_dir() / "synth" / run.cell.id / "cdk.tf.json"
-    tf = TerraformEngine(run.cell.id, synth, run.clients, build_dir() / "terraform" / run.cell.id, run.options,
-                         run_id=run.deployment.run_id, log=run.log)
-    try:
-        tf.backend_check(bootstrap=False)
-        return "terraform init found the bucket"
-    except MissingStateBucket as exc:
-        return exc.detail or str(exc)
-    except Exception as exc:
-        return f"terraform could not be asked: {type(exc).__name__}: {exc}"
 
 
 def error_category(exc: BaseException) -> str:

@@ -74,7 +74,7 @@ def plant_stale_lock(run: Any) -> str:
     info.Who = STALE_HOLDER
     if not backend._try_lock(info):
         raise RuntimeError("could not plant the stale lock: a lock is already held")
-    run.chaos_notes["planted_lock_id"] = info.ID
+    run.chaos.notes["planted_lock_id"] = info.ID
     return f"stale lock {info.ID} planted, held by {STALE_HOLDER}"
 
 
@@ -91,7 +91,7 @@ def delete_state_bucket(run: Any) -> str:
             break
         except s3.exceptions.ClientError:
             continue
-    run.chaos_notes["bucket_deleted"] = bucket
+    run.chaos.notes["bucket_deleted"] = bucket
     return f"state bucket {bucket} deleted after apply"
 
 

@@ -1,0 +1,193 @@
+"""Driving one fault cell: arming its faults, its scenario's hooks, and judging its expectation.
+
+The runner (matrix/runner.py) owns a cell's life (phases, live suite, teardown); for a cell with a
+fault it hands this `ChaosDriver` the parts that are about the fault:
+  * `arm(access)`    where the faults come from: a fault proxy of the cell's own in front of the
+                     emulator (default), the LocalStack Chaos API (`--chaos-backend localstack`), or
+                     botocore hooks in our clients plus an AWS FIS template (real accounts);
+  * `setup()` / `after_tests()`  the scenario's hooks (scenarios.py), with `notes` for the report;
+  * `terraform_verdict()`        what the real terraform binary says about the same backend;
+  * `judge()`        after teardown: the chaos report (build/cells/<cell>/chaos.json) and the chaos
+                     suite (suites/chaos) that decides whether the expectation was met;
+  * `stop()`         the proxy down, LocalStack's fault rules cleared.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from typing import Any
+
+from matrix.clients import Access
+from matrix.errors import UsageError
+from matrix.paths import PROJECT_ROOT, allure_results_dir, build_dir
+from matrix.results import Attachment, Step, now_ms
+from matrix.suites import SUITES, plugin_args
+
+
+def chaos_scenario(fault: str | None, overrides: dict[str, str]) -> Any:
+    """The cell's scenario, judged against `--expect` when the user overrides its expectation."""
+    if not fault:
+        return None
+    from matrix.chaos.scenarios import scenario, with_expectation
+
+    chosen = scenario(fault)
+    if chosen is not None and fault in overrides:
+        chosen = with_expectation(chosen, overrides[fault])
+    return chosen
+
+
+class ChaosDriver:
+    def __init__(self, run: Any, scenario: Any) -> None:
+        self.run = run  # the CellRun: cell, options, result, deployment, engine, clients, say()
+        self.scenario = scenario
+        self.proxy: Any = None
+        self.hooks: Any = None
+        self.localstack: Any = None
+        self.notes: dict[str, Any] = {}
+
+    # -- faults ------------------------------------------------------------------------------
+    def arm(self, access: Access) -> Access:
+        """Arm the scenario's rules now; returns the access the cell's clients must use."""
+        from matrix.chaos import FaultLog, FaultProxy, parse_rules
+
+        run, s = self.run, self.scenario
+        if not s.rules:
+            return access
+        rules = parse_rules(list(s.rules), source=f"scenario {s.name}", seed=run.options.chaos_seed)
+        fault_log = FaultLog(run.result.folder / "faults.jsonl")
+        if run.options.chaos_backend == "localstack":
+            from matrix.chaos.localstack_api import LocalStackChaos
+
+            self.localstack = LocalStackChaos(access.endpoint)
+            self.localstack.set_faults(rules)
+            run.say(f"chaos: {s.description} (LocalStack Chaos API at {access.endpoint})")
+            return access
+        if run.cell.target != "aws":
+            self.proxy = FaultProxy(access.endpoint, rules, fault_log=fault_log, cell=run.cell.id).start()
+            run.say(f"chaos: {s.description} (proxy {self.proxy.url})")
+            return replace(access, endpoint=self.proxy.url)
+        # a real account: no proxy in front of TLS endpoints; the same rules inside our clients, and
+        # an AWS FIS template for the EC2 part, for the user to run against every client
+        from matrix.chaos.hooks import FaultHooks
+
+        self.hooks = FaultHooks(rules, fault_log=fault_log, cell=run.cell.id)
+        self._write_fis_template(rules)
+        run.say(f"chaos: {s.description} (client-side hooks; FIS template in {run.result.folder})")
+        return access
+
+    def install(self, clients: Any) -> None:
+        """Client-side hooks register on the cell's session before any client exists."""
+        if self.hooks is not None:
+            self.hooks.install_session(clients.session)
+
+    def _write_fis_template(self, rules: Any) -> None:
+        from matrix.chaos.fis import fis_template
+
+        run = self.run
+        account = run.deployment.account_id if run.deployment else "123456789012"
+        try:
+            template = fis_template(rules, target_role_arns=[f"arn:aws:iam::{account}:role/YOUR-DEPLOYER-ROLE"],
+                                    experiment_role_arn=f"arn:aws:iam::{account}:role/YOUR-FIS-ROLE")
+        except UsageError as exc:
+            run.say(f"chaos: no FIS template ({exc})")
+            return
+        run.result.attach("FIS experiment template (EC2 throttling)", template.to_json(), "fis-template.json",
+                          "application/json")
+
+    def stop(self) -> None:
+        if self.proxy is not None:
+            self.proxy.stop()
+        if self.localstack is not None:
+            self.localstack.clear()
+
+    # -- scenario hooks ----------------------------------------------------------------------
+    def setup(self) -> str:
+        return self.scenario.setup(self.run)
+
+    def after_tests(self) -> str:
+        return self.scenario.after_tests(self.run)
+
+    def terraform_verdict(self) -> str:
+        """What the real terraform binary says about the same backend (missing bucket scenario)."""
+        from matrix.backend import MissingStateBucket
+        from matrix.engines.terraform import TerraformEngine, terraform_binary
+
+        run = self.run
+        if terraform_binary() is None:
+            return "terraform not on PATH: not asked"
+        synth = build_dir() / "synth" / run.cell.id / "cdk.tf.json"
+        tf = TerraformEngine(run.cell.id, synth, run.clients, build_dir() / "terraform" / run.cell.id, run.options,
+                             run_id=run.deployment.run_id, log=run.log)
+        try:
+            tf.backend_check(bootstrap=False)
+            return "terraform init found the bucket"
+        except MissingStateBucket as exc:
+            return exc.detail or str(exc)
+        except Exception as exc:
+            return f"terraform could not be asked: {type(exc).__name__}: {exc}"
+
+    # -- the verdict -------------------------------------------------------------------------
+    def report(self) -> dict[str, Any]:
+        run, s = self.run, self.scenario
+        steps = {step.name: step for step in run.result.steps}
+        counters = run.clients.counters.as_dict() if run.clients else {}
+        source = self.proxy or self.hooks
+        faults = source.fault_log.summary() if source is not None and source.fault_log else {}
+        live = steps.get("live suite")
+        return {
+            "scenario": s.name, "description": s.description, "expectation": s.expectation,
+            "error_class": s.error_class, "needs_retries": s.needs_retries, "min_latency_ms": s.min_latency_ms,
+            "phases": run.phases, "live_ok": run.live_ok,
+            "live_seconds": live.seconds if live else None,
+            "live_calls": sum((live.details.get("suite_api") or {}).get("calls", {}).values()) if live else 0,
+            "destroy_ok": steps["destroy"].status == "passed" if "destroy" in steps else None,
+            "leak_check_ok": steps["leak check"].status == "passed" if "leak check" in steps else None,
+            "leaks": run.result.leaks, "kept": bool(run.deployment and run.deployment.kept),
+            "counters": counters, "faults": faults,
+            "proxy": self.proxy.stats() if self.proxy is not None else None,
+            "notes": self.notes, "unexpected_error": run.result.error,
+        }
+
+    def judge(self) -> None:
+        """Judge the cell against its scenario's expectation (suites/chaos), after teardown."""
+        run, result = self.run, self.run.result
+        path = result.folder / "chaos.json"
+        result.attach("chaos report", self.report(), "chaos.json")
+        if (result.folder / "faults.jsonl").is_file():
+            result.attachments.append(Attachment("injected faults", "faults.jsonl", "application/x-ndjson"))
+        step = Step("chaos expectations")
+        result.steps.append(step)
+        env = dict(os.environ, STACKMATRIX_CELL=json.dumps(run.cell.to_dict()), STACKMATRIX_CHAOS_REPORT=str(path),
+                   STACKMATRIX_SUITE="chaos",
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])))
+        cmd = [sys.executable, "-m", "pytest", str(SUITES / "chaos"), "-q", "-rfE", "-p", "no:cacheprovider",
+               "--rootdir", str(SUITES), f"--alluredir={allure_results_dir()}", *plugin_args()]
+        proc = subprocess.run(cmd, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+                              check=False)
+        result.attach("chaos suite output", proc.stdout[-20000:] + proc.stderr[-5000:], "chaos-suite.txt",
+                      step=step)
+        unmet = [ln.split("AssertionError: ", 1)[1] for ln in proc.stdout.splitlines()
+                 if ln.startswith("E ") and "AssertionError: " in ln]
+        if proc.returncode != 0 and not unmet:
+            unmet = [ln for ln in proc.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))]
+        step.stopped = now_ms()
+        kind = self.scenario.expectation
+        result.expectation = {"kind": kind, "scenario": self.scenario.name, "met": proc.returncode == 0,
+                              "reason": "; ".join(unmet)[:2000]}
+        if proc.returncode == 0:
+            step.status, step.message = "passed", f"expectation {kind} met"
+            result.status = "passed"
+            result.error = None
+            run.say(f"chaos: expectation {kind} met")
+        else:
+            step.status = "failed"
+            step.message = f"expectation {kind} not met: " + "; ".join(unmet)[:1500]
+            result.status = "failed"
+            category = {"survive": "ThrottlingNotSurvived"}.get(kind, self.scenario.error_class or "ProductDefect")
+            result.error = {"step": "chaos expectations", "category": category, "message": step.message}
+            run.say(step.message)
+        result.save()
