@@ -94,6 +94,17 @@ def localstack(session: nox.Session) -> None:
 
 
 @nox.session(python=False)
+def reliability(session: nox.Session) -> None:
+    """The reliability battery: kill trials, signals, fuzzing, emulator restart, secrets, listeners.
+
+    The harness prints the figures (build/reliability/summary.json); the tests assert them.
+    """
+    env = _env(session, node=True)
+    session.run(env.python, "-m", "matrix.reliability", *session.posargs, env=env.env(), external=True)
+    session.run(env.python, "-m", "pytest", "tests/reliability", "-q", env=env.env(), external=True)
+
+
+@nox.session(python=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks printing side-by-side ratios: `nox -s bench -- synth`."""
     env = _env(session)

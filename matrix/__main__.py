@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -167,18 +168,29 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "engine": options.engine, "cdk": options.cdk or "cdktf", "shard": args.shard or ""}
     start_reports(run_info, _progress)
     result = runner.run()
-    write_run_record(result, options)
-    for line in summarize(result):
-        print(line)
-    if not args.no_report:
-        from reports.build import build_report
-
-        run_info.update(runner.target_facts)
-        outcome = build_report(run=run_info)
-        for line in outcome.lines():
+    late: list[str] = []  # Ctrl-C/SIGTERM from here on: the report is finished first (a few seconds)
+    previous = {sig: signal.signal(sig, lambda signum, _f: late.append(signal.Signals(signum).name))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        write_run_record(result, options)
+        for line in summarize(result):
             print(line)
-        if outcome.html.ok:
-            print(f"report: {outcome.html.index}")
+        if not args.no_report:
+            from reports.build import build_report
+
+            run_info.update(runner.target_facts)
+            outcome = build_report(run=run_info)
+            for line in outcome.lines():
+                print(line)
+            if outcome.html.ok:
+                print(f"report: {outcome.html.index}")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if late:
+        _progress(f"{late[0]} while the report was built: the report was finished first; the run counts as "
+                  "interrupted")
+        return 130
     return result.exit_code
 
 
@@ -212,7 +224,6 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 def cmd_destroy(args: argparse.Namespace) -> int:
     from matrix.ops import destroy_deployments
-
     from matrix.synthd import stop as stop_synth_daemons
     from matrix.targets.base import Deployment
 
@@ -243,11 +254,17 @@ def cmd_force_unlock(args: argparse.Namespace) -> int:
 
     from matrix.clients import ClientFactory
     from matrix.engines import make_engine
+    from matrix.ops import load_record
     from matrix.paths import synth_dir
     from matrix.runner import RunOptions
-    from matrix.targets.base import Deployment
 
-    d = Deployment.load(args.cell)
+    d = load_record(args.cell)
+    if d is not None and d.endpoint:
+        from matrix.ops import _target_for
+
+        if _target_for(d) is None:
+            raise StackmatrixError(f"cell {args.cell}: its emulator at {d.endpoint} is gone, and with it the lock; "
+                                   "nothing to release")
     if d is None:
         raise UsageError(f"cell {args.cell!r} has no deployment record; nothing to unlock there")
     engine = make_engine(d.as_cell(), synth_dir() / args.cell / "cdk.tf.json", ClientFactory(d.access()),

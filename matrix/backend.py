@@ -292,6 +292,8 @@ class StateBackend:
                 body = self.s3.get_object(Bucket=self.config.bucket, Key=self.lockfile_key)["Body"].read()
                 return json.loads(body)
             except ClientError as exc:
+                if _code(exc) == "NoSuchBucket":  # no bucket, no lock: say which bucket is missing
+                    raise MissingStateBucket(self.config.bucket, self.config.region) from exc
                 if _code(exc) not in ("NoSuchKey", "404"):
                     raise
             except ValueError:

@@ -215,6 +215,9 @@ def _axis(
         raise UsageError(f"{name} is empty ({source}): list at least one {kind}")
     seen: set[str] = set()
     for v in values:
+        if not v.isprintable():  # a newline or control character would also break every message naming it
+            raise UsageError(f"{name}: {v!r} ({source}) holds a control character (newline, tab, ...); "
+                             f"a {kind} is a plain name")
         if v in seen:
             raise UsageError(f"{name}: {v!r} is listed twice ({source}); list each once")
         seen.add(v)

@@ -38,7 +38,7 @@ def shape_problem(data: dict) -> str | None:
     """What is wrong with the block structure of a Terraform JSON document, None when it is sound.
 
     The policy rules read `resource`/`data` as {type: {name: {arguments}}}, `provider` as
-    {name: {block} or [{block}]} (with `default_tags` blocks holding a `tags` object), `terraform` as
+    {name: {block} or [{block}]} (with `default_tags` blocks as objects), `terraform` as
     an object whose `backend` is {kind: {settings}}, and `output`/`variable`/`locals` as objects."""
     for section in ("resource", "data"):
         types = data.get(section)
@@ -68,10 +68,6 @@ def shape_problem(data: dict) -> str | None:
                 for j, dt in enumerate(tags if isinstance(tags, list) else [tags]):
                     if dt is not None and not isinstance(dt, dict):
                         return f"provider.{_name(name)}[{i}].default_tags[{j}] is {_kind(dt)}, not an object"
-                    where = f"provider.{_name(name)}[{i}].default_tags[{j}]"
-                    tags_value = dt.get("tags") if isinstance(dt, dict) else None
-                    if tags_value is not None and not isinstance(tags_value, dict):
-                        return f"{where}.tags is {_kind(tags_value)}, not an object"
     terraform = data.get("terraform")
     if terraform is not None:
         if not isinstance(terraform, dict):

@@ -114,6 +114,7 @@ class CellRun:
         self.clients: ClientFactory | None = None
         self.deployment: Deployment | None = None
         self.deployed = False
+        self.resumed = False  # the deployment record came from an earlier run (kept or interrupted)
         self.scenario = chaos_scenario(cell.fault, options.expectations)
         self.chaos = ChaosDriver(self, self.scenario) if self.scenario is not None else None
         self.phases: list[dict[str, Any]] = []
@@ -183,10 +184,31 @@ class CellRun:
     def _fail(self, exc: BaseException) -> None:
         step = self._current_step()
         message = redact(f"{type(exc).__name__}: {exc}") if not isinstance(exc, StepFailed) else str(exc)
+        message = " ".join(message.split())  # one line: botocore's parse errors carry the raw body on a new line
+        category = error_category(exc)
+        gone = self._emulator_gone()
+        if gone and not isinstance(exc, StepFailed):
+            message, category = f"{message} ({gone})", "EmulatorGone"
         if self.result.error is None:
-            self.result.error = {"step": step, "category": error_category(exc), "message": message}
+            self.result.error = {"step": step, "category": category, "message": message}
         self.result.status = "failed" if isinstance(exc, StepFailed | AssertionError) else "broken"
         self.say(f"FAILED at {step}: {message}")
+
+    def _emulator_gone(self) -> str | None:
+        """Why the cell's emulator cannot be the cause's innocent bystander: it refuses connections."""
+        import socket
+        from urllib.parse import urlsplit
+
+        endpoint = self.clients.access.endpoint if self.clients is not None else None
+        if not endpoint:
+            return None
+        parts = urlsplit(endpoint)
+        try:
+            with socket.create_connection((parts.hostname, parts.port or 80), timeout=2):
+                return None
+        except OSError as exc:
+            return (f"the emulator at {endpoint} is gone ({exc.strerror or exc}): it stopped or was restarted, "
+                    "and a restarted emulator has lost this cell's account and resources")
 
     def _deploy_and_test(self) -> None:
         cell, opts = self.cell, self.options
@@ -321,6 +343,7 @@ class CellRun:
     def _access(self) -> Access:
         d = self.deployment
         if d is not None:
+            self.resumed = True
             self.say(f"resuming deployment of run {d.run_id} (account {d.account_id}, "
                      f"{'kept' if d.kept else 'interrupted'})")
             return self.target.reattach(d)
@@ -412,11 +435,11 @@ class CellRun:
             self.say(f"kept deployed (account {self.deployment.account_id}); "
                      f"`python -m matrix env {self.cell.id}` prints its environment")
             return
-        self.cancel = threading.Event()  # teardown must run even after a cancel
-        self.engine.cancel = self.cancel
+        teardown = threading.Event()  # its own event: Ctrl-C/SIGTERM cancel the deploy, never the teardown
+        self.engine.cancel = teardown
         if hasattr(self.engine, "ctx"):
-            self.engine.ctx.cancel = self.cancel
-        timer = threading.Timer(self.options.teardown_timeout, self.cancel.set)
+            self.engine.ctx.cancel = teardown
+        timer = threading.Timer(self.options.teardown_timeout, teardown.set)
         timer.daemon = True
         timer.start()
         try:
@@ -436,8 +459,9 @@ class CellRun:
             timer.cancel()
 
     def _forget_if_empty(self) -> None:
-        """Nothing was created (e.g. the backend check failed): the record is not needed."""
-        if self.deployment is not None and not self.deployment.kept and not self.deployed:
+        """Nothing was created by this run (e.g. its backend check failed): its record is not needed.
+        A resumed record stays: its state may still name resources that `destroy` must reach."""
+        if self.deployment is not None and not self.deployment.kept and not self.deployed and not self.resumed:
             self.deployment.remove()
 
     def _state_ids(self) -> dict[str, dict[str, Any]]:

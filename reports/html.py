@@ -132,7 +132,8 @@ def generate_html(results_dirs: Sequence[Path], *, name: str, output: Path | Non
     t0 = time.monotonic()
     proc = subprocess.run([*cmd, "generate", "--config", str(rc), "--output", str(out), *map(str, dirs)],
                           capture_output=True, text=True, timeout=TIMEOUT, cwd=build_dir() if build_dir().is_dir()
-                          else PROJECT_ROOT, env=env, check=False)
+                          else PROJECT_ROOT, env=env, check=False,
+                          start_new_session=True)  # a terminal's Ctrl-C must not kill it mid-report
     seconds = time.monotonic() - t0
     if proc.returncode != 0 or not (out / "index.html").is_file():
         detail = redact((proc.stderr or proc.stdout or "").strip()[-2000:])

@@ -181,6 +181,26 @@ class MotoTarget(Target):
         key = iam.create_access_key(UserName=IAM_USER)["AccessKey"]
         return Access(region, self.endpoint, key["AccessKeyId"], key["SecretAccessKey"], None, None, account)
 
+    def reattach(self, deployment: Any) -> Access:
+        """The recorded keys, if they still reach the cell's account. A restarted moto has forgotten
+        them (they would land in its default account): make the account's keys again."""
+        access = deployment.access()
+        try:
+            sts = boto3.client("sts", endpoint_url=self.endpoint, region_name=access.region,
+                               aws_access_key_id=access.access_key, aws_secret_access_key=access.secret_key)
+            if sts.get_caller_identity()["Account"] == deployment.account_id:
+                return access
+        except Exception:  # noqa: S110 - any failure here means: the keys are no longer good
+            pass
+        fresh = self.access(deployment.cell, deployment.region, deployment.run_id)
+        if fresh.account_id != deployment.account_id:
+            raise StackmatrixError(f"cell {deployment.cell}: its account {deployment.account_id} cannot be reached "
+                                   f"again on {self.endpoint}")
+        deployment.endpoint, deployment.access_key, deployment.secret_key = (
+            fresh.endpoint, fresh.access_key, fresh.secret_key)
+        deployment.save()
+        return fresh
+
     def describe(self) -> dict[str, str]:
         from importlib.metadata import version
 

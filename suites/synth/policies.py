@@ -115,7 +115,9 @@ class SynthDoc:
         for p in self.providers():
             dt = p.get("default_tags") or []
             for block in dt if isinstance(dt, list) else [dt]:
-                tags.update((block or {}).get("tags") or {})
+                block_tags = (block or {}).get("tags")
+                if isinstance(block_tags, dict):  # else an expression ("${local.tags}"): unknown here
+                    tags.update(block_tags)
         return tags
 
     def region(self) -> str | None:
@@ -440,7 +442,10 @@ def tags_rule(doc: SynthDoc) -> Iterable[Violation]:
     for t, n, body in doc.resources():
         if t not in TAGGABLE and "tags" not in body:
             continue
-        tags = {**defaults, **(body.get("tags") or {})}
+        own = body.get("tags")
+        if own is not None and not isinstance(own, dict):
+            continue  # tags computed by an expression ("${local.tags}"): nothing to check before apply
+        tags = {**defaults, **(own or {})}
         missing = [k for k in ("EnvironmentSuffix", "Region") if k not in tags]
         if missing:
             yield Violation("tags-suffix-region", f"{t}.{n}", f"missing tag(s) {', '.join(missing)}",
