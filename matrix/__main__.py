@@ -229,8 +229,14 @@ def cmd_destroy(args: argparse.Namespace) -> int:
 
     profile_cells = select_cells(args) if args.profile else None
     failures = destroy_deployments(args.cells, profile_cells, _progress, allow_real_aws=args.allow_real_aws)
-    if not Deployment.all():
-        stop_synth_daemons()  # no kept cell left: the dev loop is over
+    if not Deployment.all():  # no kept cell left: the dev loop is over
+        from matrix.targets.moto import MotoServer
+
+        stop_synth_daemons()
+        server = MotoServer.recorded()
+        if server is not None:
+            server.stop()
+            _progress(f"stopped the moto server at {server.url} (no kept cell uses it)")
     return 1 if failures else 0
 
 
