@@ -234,9 +234,12 @@ def cmd_destroy(args: argparse.Namespace) -> int:
 
         stop_synth_daemons()
         server = MotoServer.recorded()
-        if server is not None:
+        if server is not None and args.stop_emulator:
             server.stop()
-            _progress(f"stopped the moto server at {server.url} (no kept cell uses it)")
+            _progress(f"stopped the moto server at {server.url}")
+        elif server is not None:
+            _progress(f"the moto server at {server.url} stays up for later runs "
+                      "(python -m matrix destroy --stop-emulator stops it)")
     return 1 if failures else 0
 
 
@@ -354,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("cells", nargs="*", metavar="CELL")
     _cell_selection(p, default_profile=None)
     p.add_argument("--allow-real-aws", action="store_true", help="needed to tear down cells in a real account")
+    p.add_argument("--stop-emulator", action="store_true",
+                   help="when no kept cell is left, also stop the moto server the kept cells used")
     p.set_defaults(func=cmd_destroy)
 
     p = sub.add_parser("env", help="shell exports that reach a kept cell's account")
