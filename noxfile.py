@@ -80,6 +80,13 @@ def dev(session: nox.Session) -> None:
 
 
 @nox.session(python=False)
+def chaos(session: nox.Session) -> None:
+    """Every fault scenario on the dev cell, each judged against its expectation, then the report."""
+    env = _env(session, node=True)
+    _matrix(session, env, "run", "--profile", "chaos", "--bootstrap-backend", *session.posargs)
+
+
+@nox.session(python=False)
 def report(session: nox.Session) -> None:
     """Rebuild the Allure report from build/ (flags after --: --merge DIR, --single-file, --publish)."""
     env = _env(session, node=True)
