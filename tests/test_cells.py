@@ -73,7 +73,8 @@ def test_unknown_region_is_refused_with_a_suggestion(capsys):
 
 
 def test_unknown_profile(capsys):
-    _bad(capsys, ["cells", "--profile", "weekly"], "'weekly'", "available: chaos, dev, nightly, nightly-chaos, prerelease")
+    _bad(capsys, ["cells", "--profile", "weekly"], "'weekly'",
+         "available: chaos, dev, nightly, nightly-chaos, prerelease")
 
 
 def test_duplicate_suffixes(capsys):
