@@ -9,13 +9,12 @@ Targets (issue 4): added p50 <= 1 ms, throughput ratio >= 0.9; every prerelease 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
 from collections.abc import Callable
 
-from matrix.bench.measure import table, timed
+from matrix.bench.measure import save, table, timed
 from matrix.bench.proxy import TARGET_ADDED_P50_MS, TARGET_THROUGHPUT_RATIO, bench_proxy
 from matrix.cells import load_profile_cells, run_settings
 from matrix.paths import build_dir
@@ -57,10 +56,7 @@ def main(argv: list[str], report: Callable[[str], None] = print) -> dict:
             ("prerelease wall time (s)", f"{gate['seconds']}", ""),
             ("prerelease cells met", f"{gate['cells'] - len(gate['unmet'])}/{gate['cells']}", "all")]
     table(rows, report)
-    out = build_dir() / "bench" / "chaos.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"proxy": proxy, "prerelease": gate}, indent=2, default=str))
-    report(f"written {out}")
+    save("chaos", {"proxy": proxy, "prerelease": gate}, report)
     return {"proxy": proxy, "prerelease": gate}
 
 

@@ -17,7 +17,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from matrix.bench.measure import table, timed
+from matrix.bench.measure import save, table, timed
 from matrix.cells import expand, load_profile_cells
 from matrix.clients import ClientFactory
 from matrix.paths import build_dir
@@ -150,9 +150,7 @@ def main(argv: list[str], report: Callable[[str], None] = print) -> dict:
     summary = {"one_cell": single, "nightly_cold_s": round(cold_s, 1), "nightly_jobs1_s": round(jobs1_s, 1),
                "nightly_jobs2_s": round(jobs2_s, 1), "jobs_ratio": round(jobs1_s / jobs2_s, 2),
                "moto_subprocess_s": round(sub_s, 1), "moto_threaded_s": round(thr_s, 1)}
-    out = build_dir() / "bench" / "deploy.json"
-    out.write_text(json.dumps(summary, indent=2))
-    report(f"written {out}")
+    save("deploy", summary, report)
     return summary
 
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from matrix.bench.measure import table, timed
+from matrix.bench.measure import save, table, timed
 from matrix.cells import load_profile_cells
 from matrix.paths import PROJECT_ROOT, build_dir
 
@@ -195,10 +195,7 @@ def main(argv: list[str], report: Callable[[str], None] = print) -> dict:
     ]
     table(rows, report)
     summary = {"parallel": par, "devloop": loop, "medians": med}
-    out = build_dir() / "bench" / "matrix.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2))
-    report(f"written {out}")
+    save("matrix", summary, report)
     return summary
 
 

@@ -4,6 +4,7 @@ process), sampled from /proc every 20 ms."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import threading
@@ -69,6 +70,17 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     started = time.monotonic()
     value = fn()
     return time.monotonic() - started, value
+
+
+def save(name: str, summary: dict, report: Callable[[str], None] = print) -> Path:
+    """Write a benchmark's figures to build/bench/<name>.json and say where."""
+    from matrix.paths import build_dir
+
+    out = build_dir() / "bench" / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2, default=str))
+    report(f"written {out}")
+    return out
 
 
 def table(rows: list[tuple[str, ...]], report: Callable[[str], None] = print) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from importlib.util import find_spec
 from pathlib import Path
 
-from matrix.bench.measure import run_measured, table, timed
+from matrix.bench.measure import run_measured, save, table, timed
 from matrix.cells import load_profile_cells
 from matrix.paths import PROJECT_ROOT, build_dir
 
@@ -116,10 +116,7 @@ def main(argv: list[str], report: Callable[[str], None] = print) -> dict:
     rows.append(("cache", f"{cache_s:.3f}", "", "", f"<= {TARGET_CACHE_S:.0f} s", "", ""))
     table(rows, report)
     summary = {"flavors": results, "cache_s": round(cache_s, 3)}
-    out = build_dir() / "bench" / "synth.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2))
-    report(f"written {out}")
+    save("synth", summary, report)
     return summary
 
 
