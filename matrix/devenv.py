@@ -40,7 +40,8 @@ class Env:
         }
 
 
-def _digest(*parts: bytes) -> str:
+def digest(*parts: bytes) -> str:
+    """A stamp of several inputs (files, versions): sha256 over the parts, each ended by a NUL."""
     h = hashlib.sha256()
     for part in parts:
         h.update(part)
@@ -49,7 +50,7 @@ def _digest(*parts: bytes) -> str:
 
 
 def python_stamp() -> str:
-    return _digest(
+    return digest(
         (ROOT / "pyproject.toml").read_bytes(), EXTRAS.encode(),
         f"{sys.version_info.major}.{sys.version_info.minor}".encode(),
     )
@@ -82,7 +83,7 @@ def ensure_node(log=print) -> bool:
     if shutil.which("npm") is None:
         log("devenv: npm not found: Allure results are still written; install Node.js 20 for the HTML")
         return False
-    want = _digest(lock.read_bytes(), (ROOT / "package.json").read_bytes())
+    want = digest(lock.read_bytes(), (ROOT / "package.json").read_bytes())
     if NODE_STAMP.is_file() and NODE_STAMP.read_text() == want:
         return True
     log("devenv: npm ci (Allure CLI)")

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -65,6 +64,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from matrix.devenv import digest
 from matrix.errors import StackmatrixError
 from matrix.paths import PROJECT_ROOT, build_dir
 from matrix.redact import SECRET_ENV, redact, redact_obj
@@ -117,22 +117,14 @@ def _locked(path: Path) -> Iterator[None]:
 
 # -- the venv ----------------------------------------------------------------------------------------
 
-def _digest(*parts: bytes) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(part)
-        h.update(b"\0")
-    return h.hexdigest()
-
-
 def venv_stamp() -> str:
     """What the venv was built from: the requirements file and the Python it runs on."""
-    return _digest(REQUIREMENTS.read_bytes(), f"{sys.version_info.major}.{sys.version_info.minor}".encode())
+    return digest(REQUIREMENTS.read_bytes(), f"{sys.version_info.major}.{sys.version_info.minor}".encode())
 
 
 def provider_stamp() -> str:
     files = sorted(p for p in PROVIDER_DIR.iterdir() if p.suffix in (".py", ".toml"))
-    return _digest(*(p.name.encode() + b"\0" + p.read_bytes() for p in files))
+    return digest(*(p.name.encode() + b"\0" + p.read_bytes() for p in files))
 
 
 def venv_python() -> Path:

@@ -71,6 +71,18 @@ def ignore_codes(fn: Callable[[], Any], *codes: str) -> Any:
         raise
 
 
+def describe_one(call: Callable[[], dict[str, Any]], key: str, *not_found: str) -> dict[str, Any] | None:
+    """The first item of a Describe call's `key` list, or None when it is empty or answers one of the
+    `not_found` codes (the resource is gone)."""
+    try:
+        items = call()[key]
+    except ClientError as exc:
+        if error_code(exc) in not_found:
+            return None
+        raise
+    return items[0] if items else None
+
+
 def ec2_tags(tags: dict[str, str] | None) -> list[dict[str, str]]:
     return [{"Key": k, "Value": str(v)} for k, v in sorted((tags or {}).items())]
 

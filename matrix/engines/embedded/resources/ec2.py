@@ -17,6 +17,7 @@ from matrix.engines.embedded.resources.base import (
     Ctx,
     DataSource,
     Handler,
+    describe_one,
     error_code,
     from_ec2_tags,
     ignore_codes,
@@ -74,15 +75,9 @@ class Vpc(Handler):
 
     def read(self, ctx: Ctx, attrs: dict[str, Any]) -> dict[str, Any] | None:
         ec2 = ctx.client("ec2")
-        try:
-            vpcs = ec2.describe_vpcs(VpcIds=[attrs["id"]])["Vpcs"]
-        except ClientError as exc:
-            if error_code(exc) == "InvalidVpcID.NotFound":
-                return None
-            raise
-        if not vpcs:
+        v = describe_one(lambda: ec2.describe_vpcs(VpcIds=[attrs["id"]]), "Vpcs", "InvalidVpcID.NotFound")
+        if v is None:
             return None
-        v = vpcs[0]
         support = ec2.describe_vpc_attribute(VpcId=v["VpcId"], Attribute="enableDnsSupport")
         hostnames = ec2.describe_vpc_attribute(VpcId=v["VpcId"], Attribute="enableDnsHostnames")
         return {**attrs, "cidr_block": v["CidrBlock"], "tags_all": from_ec2_tags(v.get("Tags")),
@@ -131,15 +126,10 @@ class Subnet(Handler):
                 "map_public_ip_on_launch": bool(args.get("map_public_ip_on_launch", False))}
 
     def read(self, ctx: Ctx, attrs: dict[str, Any]) -> dict[str, Any] | None:
-        try:
-            subnets = ctx.client("ec2").describe_subnets(SubnetIds=[attrs["id"]])["Subnets"]
-        except ClientError as exc:
-            if error_code(exc) == "InvalidSubnetID.NotFound":
-                return None
-            raise
-        if not subnets:
+        ec2 = ctx.client("ec2")
+        s = describe_one(lambda: ec2.describe_subnets(SubnetIds=[attrs["id"]]), "Subnets", "InvalidSubnetID.NotFound")
+        if s is None:
             return None
-        s = subnets[0]
         return {**attrs, "vpc_id": s["VpcId"], "cidr_block": s["CidrBlock"],
                 "availability_zone": s["AvailabilityZone"], "tags_all": from_ec2_tags(s.get("Tags")),
                 "map_public_ip_on_launch": bool(s.get("MapPublicIpOnLaunch", False))}
@@ -181,15 +171,11 @@ class InternetGateway(Handler):
         return attrs
 
     def read(self, ctx: Ctx, attrs: dict[str, Any]) -> dict[str, Any] | None:
-        try:
-            igws = ctx.client("ec2").describe_internet_gateways(InternetGatewayIds=[attrs["id"]])["InternetGateways"]
-        except ClientError as exc:
-            if error_code(exc) == "InvalidInternetGatewayID.NotFound":
-                return None
-            raise
-        if not igws:
+        ec2 = ctx.client("ec2")
+        g = describe_one(lambda: ec2.describe_internet_gateways(InternetGatewayIds=[attrs["id"]]),
+                         "InternetGateways", "InvalidInternetGatewayID.NotFound")
+        if g is None:
             return None
-        g = igws[0]
         attached = [a["VpcId"] for a in g.get("Attachments", []) if a.get("State") in ("available", "attached")]
         return {**attrs, "vpc_id": attached[0] if attached else None, "tags_all": from_ec2_tags(g.get("Tags"))}
 
@@ -238,15 +224,12 @@ class Eip(Handler):
                 "public_ip": a.get("PublicIp", ""), "domain": a.get("Domain", "vpc")}
 
     def read(self, ctx: Ctx, attrs: dict[str, Any]) -> dict[str, Any] | None:
-        try:
-            found = ctx.client("ec2").describe_addresses(AllocationIds=[attrs["id"]])["Addresses"]
-        except ClientError as exc:
-            if error_code(exc) in ("InvalidAllocationID.NotFound", "InvalidAddress.NotFound"):
-                return None
-            raise
-        if not found:
+        ec2 = ctx.client("ec2")
+        a = describe_one(lambda: ec2.describe_addresses(AllocationIds=[attrs["id"]]), "Addresses",
+                         "InvalidAllocationID.NotFound", "InvalidAddress.NotFound")
+        if a is None:
             return None
-        return {**attrs, "public_ip": found[0].get("PublicIp", ""), "tags_all": from_ec2_tags(found[0].get("Tags"))}
+        return {**attrs, "public_ip": a.get("PublicIp", ""), "tags_all": from_ec2_tags(a.get("Tags"))}
 
     def delete(self, ctx: Ctx, attrs: dict[str, Any]) -> None:
         ec2 = ctx.client("ec2")
@@ -283,13 +266,9 @@ class NatGateway(Handler):
                 "network_interface_id": addrs[0].get("NetworkInterfaceId", "")}
 
     def _describe(self, ctx: Ctx, nid: str) -> dict[str, Any] | None:
-        try:
-            found = ctx.client("ec2").describe_nat_gateways(NatGatewayIds=[nid])["NatGateways"]
-        except ClientError as exc:
-            if error_code(exc) in ("NatGatewayNotFound", "InvalidNatGatewayID.NotFound"):
-                return None
-            raise
-        return found[0] if found else None
+        ec2 = ctx.client("ec2")
+        return describe_one(lambda: ec2.describe_nat_gateways(NatGatewayIds=[nid]), "NatGateways",
+                            "NatGatewayNotFound", "InvalidNatGatewayID.NotFound")
 
     def _wait(self, ctx: Ctx, nid: str, state: str) -> dict[str, Any] | None:
         """Poll until the NAT gateway reaches `state`; returns its last description."""
@@ -350,15 +329,12 @@ class RouteTable(Handler):
                 "arn": _arn(ctx, "route-table", rt["RouteTableId"], owner)}
 
     def read(self, ctx: Ctx, attrs: dict[str, Any]) -> dict[str, Any] | None:
-        try:
-            rts = ctx.client("ec2").describe_route_tables(RouteTableIds=[attrs["id"]])["RouteTables"]
-        except ClientError as exc:
-            if error_code(exc) == "InvalidRouteTableID.NotFound":
-                return None
-            raise
-        if not rts:
+        ec2 = ctx.client("ec2")
+        rt = describe_one(lambda: ec2.describe_route_tables(RouteTableIds=[attrs["id"]]), "RouteTables",
+                          "InvalidRouteTableID.NotFound")
+        if rt is None:
             return None
-        return {**attrs, "vpc_id": rts[0]["VpcId"], "tags_all": from_ec2_tags(rts[0].get("Tags"))}
+        return {**attrs, "vpc_id": rt["VpcId"], "tags_all": from_ec2_tags(rt.get("Tags"))}
 
     def delete(self, ctx: Ctx, attrs: dict[str, Any]) -> None:
         ec2 = ctx.client("ec2")
@@ -417,13 +393,10 @@ class Route(Handler):
                 "state": "active", "origin": "CreateRoute"}
 
     def read(self, ctx: Ctx, attrs: dict[str, Any]) -> dict[str, Any] | None:
-        try:
-            rts = ctx.client("ec2").describe_route_tables(RouteTableIds=[attrs["route_table_id"]])["RouteTables"]
-        except ClientError as exc:
-            if error_code(exc) == "InvalidRouteTableID.NotFound":
-                return None
-            raise
-        for r in (rts[0]["Routes"] if rts else []):
+        ec2 = ctx.client("ec2")
+        rt = describe_one(lambda: ec2.describe_route_tables(RouteTableIds=[attrs["route_table_id"]]), "RouteTables",
+                          "InvalidRouteTableID.NotFound")
+        for r in (rt["Routes"] if rt else []):
             if r.get("DestinationCidrBlock") == attrs["destination_cidr_block"]:
                 return {**attrs, **{arg: r.get(key) for arg, key in TARGET_KEYS.items()}}
         return None
@@ -510,15 +483,11 @@ class VpcEndpoint(Handler):
                 "route_table_ids": sorted(args.get("route_table_ids") or [])}
 
     def read(self, ctx: Ctx, attrs: dict[str, Any]) -> dict[str, Any] | None:
-        try:
-            eps = ctx.client("ec2").describe_vpc_endpoints(VpcEndpointIds=[attrs["id"]])["VpcEndpoints"]
-        except ClientError as exc:
-            if error_code(exc) in ("InvalidVpcEndpointId.NotFound", "InvalidVpcEndpoint.NotFound"):
-                return None
-            raise
-        if not eps or eps[0].get("State", "").lower() in ("deleted", "deleting"):
+        ec2 = ctx.client("ec2")
+        ep = describe_one(lambda: ec2.describe_vpc_endpoints(VpcEndpointIds=[attrs["id"]]), "VpcEndpoints",
+                          "InvalidVpcEndpointId.NotFound", "InvalidVpcEndpoint.NotFound")
+        if ep is None or ep.get("State", "").lower() in ("deleted", "deleting"):
             return None
-        ep = eps[0]
         return {**attrs, "route_table_ids": sorted(ep.get("RouteTableIds", [])), "vpc_id": ep["VpcId"],
                 "service_name": ep["ServiceName"], "tags_all": from_ec2_tags(ep.get("Tags"))}
 
@@ -578,15 +547,11 @@ class FlowLog(Handler):
                 "max_aggregation_interval": int(args.get("max_aggregation_interval", 600))}
 
     def read(self, ctx: Ctx, attrs: dict[str, Any]) -> dict[str, Any] | None:
-        try:
-            found = ctx.client("ec2").describe_flow_logs(FlowLogIds=[attrs["id"]])["FlowLogs"]
-        except ClientError as exc:
-            if error_code(exc) == "InvalidFlowLogId.NotFound":
-                return None
-            raise
-        if not found:
+        ec2 = ctx.client("ec2")
+        f = describe_one(lambda: ec2.describe_flow_logs(FlowLogIds=[attrs["id"]]), "FlowLogs",
+                         "InvalidFlowLogId.NotFound")
+        if f is None:
             return None
-        f = found[0]
         return {**attrs, "vpc_id": f.get("ResourceId"), "traffic_type": f.get("TrafficType"),
                 "max_aggregation_interval": f.get("MaxAggregationInterval"),
                 "iam_role_arn": f.get("DeliverLogsPermissionArn", attrs.get("iam_role_arn")),
