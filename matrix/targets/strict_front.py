@@ -110,7 +110,7 @@ class StrictFront:
         old = cls._record(name)
         if old is not None and old.get("pid") and _alive(int(old["pid"])):
             cls(name, old.get("url", ""), old.get("upstream", ""), int(old["pid"])).stop()
-        wanted = port if port is not None else _port_of(old.get("url", "")) if old else 0
+        wanted = port if port is not None else port_of(old.get("url", "")) if old else 0
         try:
             return cls.start(name, upstream, wanted)
         except StackmatrixError:
@@ -163,7 +163,7 @@ class StrictFront:
         return True
 
 
-def _port_of(url: str) -> int:
+def port_of(url: str) -> int:
     try:
         return int(url.rsplit(":", 1)[1])
     except (IndexError, ValueError):
@@ -188,3 +188,10 @@ def _first_line(proc: subprocess.Popen, timeout: float) -> str | None:
         elif proc.poll() is not None:
             return None
     return None
+
+
+def strict_fact(front: StrictFront | None, emulator: str | None) -> str:
+    """The report environment's line about the strict emulator."""
+    if front is None:
+        return "off (--no-strict): calls reach the emulator unjudged"
+    return f"on: {front.url} in front of {emulator} (python -m matrix proxy --strict)"
