@@ -533,7 +533,7 @@ class StepFailed(StackmatrixError):
 
 def policy_violations(cells: list[Cell]) -> list[Any]:
     """The synth policy rules on synthesized cells, in this process (the dev loop's quick check)."""
-    from suites.synth.policies import Context, SynthDoc, check_docs
+    from matrix.catalogue import Context, SynthDoc, check_docs
 
     docs = [SynthDoc.load(build_dir() / "synth" / c.id / "cdk.tf.json",
                           Context(cell=c.id, region=c.region, suffix=c.suffix, project_dir=PROJECT_ROOT))
