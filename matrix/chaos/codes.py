@@ -139,22 +139,6 @@ MESSAGES: dict[str, str] = {
 }
 
 
-# The code a service answers when a parameter breaks its model's constraints (length, range, enum,
-# pattern): the Coral services say "1 validation error detected: Value ... failed to satisfy
-# constraint: ..." under their own code; EC2 answers InvalidParameterValue.
-VALIDATION_CODE: dict[str, str] = {
-    "ec2": "InvalidParameterValue", "iam": "ValidationError", "sts": "ValidationError",
-    "logs": "InvalidParameterException", "dynamodb": "ValidationException", "s3": "InvalidArgument",
-}
-FALLBACK_VALIDATION_CODE = {"ec2": "InvalidParameterValue", "query": "ValidationError", "json": "ValidationException",
-                            "rest-json": "ValidationException", "rest-xml": "InvalidArgument"}
-
-
-def validation_code(service: str, protocol: str) -> str:
-    """The error code `service` answers for a parameter outside its model's constraints (HTTP 400)."""
-    return VALIDATION_CODE.get(service) or FALLBACK_VALIDATION_CODE.get(protocol, "ValidationException")
-
-
 def message_for(code: str) -> str:
     return MESSAGES.get(code, f"{code}")
 

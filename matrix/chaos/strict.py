@@ -3,24 +3,25 @@
 Emulators accept much that AWS refuses (matrix/targets/emulator_gaps.py). In strict mode the fault
 proxy (`FaultProxy(..., strict=True)`) judges every call before the emulator sees it:
 
-    request --protocol.classify--> (service, operation) in TABLE?   no: forwarded, body never parsed
-                                                                     yes: protocol.parse_params
-      1. `model_violation`: the operation's botocore input shape (AWS's own service model): every
-         parameter against its enum, length, range and pattern (full match, as AWS's validators do);
-      2. each parameter of the TABLE row -> (Terraform type, argument), its value converted to
-         Terraform form (tags as a dict, policies as JSON text) -> the catalogue's
-         `check_argument(type, argument, value, region)`: a finding of severity "error" that names an
-         AWS refusal (AwsError) refuses the call; findings about behaviour AWS accepts do not.
-    -> `Refusal`: AWS's code, HTTP status and message, answered in the protocol's error shape
-       (`protocol.error_response`), the message followed by "[stackmatrix strict: RULE; source: WHERE]".
+    request --protocol.classify--> (service, operation) in table()?  no: forwarded, body never parsed
+                                                                      yes: protocol.parse_params
+      1. each parameter the catalogue maps (matrix/catalogue/mapping.py, read backwards by `table()`)
+         -> (Terraform type, argument), its value in Terraform form (tags as a map, policies as JSON
+         text) -> the catalogue's `check_argument(type, argument, value, region)`: a finding of
+         severity "error" that names an AWS refusal refuses the call; findings about behaviour AWS
+         accepts and then breaks (a role trusting the wrong service) do not: AWS would accept it;
+      2. `model_violation`: every parameter of the call, mapped or not, against its botocore shape
+         (AWS's service model: enum, length, range, pattern, as the catalogue's `schema` reads them).
+    -> `Refusal`: AWS's code, HTTP status and message (the catalogue's wording, `aws_errors`), in the
+       protocol's error shape (`protocol.error_response`), followed by
+       "[stackmatrix strict: RULE; source: WHERE]" and an `x-stackmatrix-strict: RULE` header.
 
 So terraform, the AWS CLI and boto3 fail the way they would on AWS, and the message says where the
-constraint comes from. `TABLE` maps the parameters the stack's API calls use (both engines make the
-same calls, as the AWS provider does) once; every clean profile passes through it untouched (tests/
-chaos/test_strict.py, and every run on moto and LocalStack).
+constraint comes from. Every call of the clean profiles passes through it (tests/chaos/test_strict.py
+and every run on moto and LocalStack, where the targets put it in front of the emulator).
 
-Parts: `Param` and `TABLE` (the mapping); `Refusal`; `model_violation` (the botocore walk);
-`StrictChecker` (`wants(info)`, a dict look-up, then `judge(...)` for the calls in TABLE).
+Parts: `Param`, `table()` (what is judged), `terraform_value`; `Refusal`; `model_violation`;
+`StrictChecker` (`wants(info)`, a dict look-up, then `judge(...)` only for the calls in the table).
 """
 
 from __future__ import annotations
@@ -31,27 +32,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from matrix.chaos import catalog
-from matrix.chaos.codes import validation_code
 from matrix.chaos.protocol import BadParams, RequestInfo, parse_params
 
 # -- the mapping ------------------------------------------------------------------------------------
+# The catalogue's one table (matrix/catalogue/mapping.py: Terraform argument -> API parameter of the
+# operation that sets it) read backwards, plus the calls that set a mapped argument again later
+# (updates, tags), which that table names under the create call.
 
 EC2_ID_PREFIXES = {
     "vpc-": "aws_vpc", "subnet-": "aws_subnet", "igw-": "aws_internet_gateway", "nat-": "aws_nat_gateway",
     "rtb-": "aws_route_table", "vpce-": "aws_vpc_endpoint", "fl-": "aws_flow_log", "eipalloc-": "aws_eip",
 }
-
-
-def _tag_specs(value: Any) -> dict[str, str]:
-    return {t.get("Key", ""): t.get("Value", "") for spec in value or [] for t in spec.get("Tags") or []}
-
-
-def _kv_tags(value: Any) -> dict[str, str]:
-    return {t.get("Key", ""): t.get("Value", "") for t in value or []}
-
-
-def _same(value: Any) -> Any:
-    return value
 
 
 def _tagged_type(params: dict[str, Any]) -> str | None:
@@ -67,68 +58,63 @@ def _log_group_arn(params: dict[str, Any]) -> str | None:
 
 @dataclass(frozen=True)
 class Param:
-    path: str                                   # botocore parameter path: "CidrBlock", "EnableDnsSupport.Value"
+    path: str                                   # botocore input member path: "CidrBlock", "EnableDnsSupport.Value"
     tf_type: str | Callable[[dict[str, Any]], str | None]
     argument: str                               # the Terraform argument it sets
-    convert: Callable[[Any], Any] = _same       # API form -> Terraform form
+    kind: str = "value"                         # the catalogue's Arg.kind: value | tags | policy | list
 
     def type_for(self, params: dict[str, Any]) -> str | None:
         return self.tf_type(params) if callable(self.tf_type) else self.tf_type
 
 
-P = Param
-TABLE: dict[tuple[str, str], tuple[Param, ...]] = {
-    ("ec2", "CreateVpc"): (P("CidrBlock", "aws_vpc", "cidr_block"),
-                           P("InstanceTenancy", "aws_vpc", "instance_tenancy"),
-                           P("TagSpecifications", "aws_vpc", "tags", _tag_specs)),
-    ("ec2", "ModifyVpcAttribute"): (P("EnableDnsSupport.Value", "aws_vpc", "enable_dns_support"),
-                                    P("EnableDnsHostnames.Value", "aws_vpc", "enable_dns_hostnames")),
-    ("ec2", "CreateSubnet"): (P("CidrBlock", "aws_subnet", "cidr_block"),
-                              P("AvailabilityZone", "aws_subnet", "availability_zone"),
-                              P("TagSpecifications", "aws_subnet", "tags", _tag_specs)),
-    ("ec2", "ModifySubnetAttribute"): (P("MapPublicIpOnLaunch.Value", "aws_subnet", "map_public_ip_on_launch"),),
-    ("ec2", "CreateInternetGateway"): (P("TagSpecifications", "aws_internet_gateway", "tags", _tag_specs),),
-    ("ec2", "AllocateAddress"): (P("Domain", "aws_eip", "domain"),
-                                 P("TagSpecifications", "aws_eip", "tags", _tag_specs)),
-    ("ec2", "CreateNatGateway"): (P("ConnectivityType", "aws_nat_gateway", "connectivity_type"),
-                                  P("TagSpecifications", "aws_nat_gateway", "tags", _tag_specs)),
-    ("ec2", "CreateRouteTable"): (P("TagSpecifications", "aws_route_table", "tags", _tag_specs),),
-    ("ec2", "CreateRoute"): (P("DestinationCidrBlock", "aws_route", "destination_cidr_block"),),
-    ("ec2", "ReplaceRoute"): (P("DestinationCidrBlock", "aws_route", "destination_cidr_block"),),
-    ("ec2", "CreateVpcEndpoint"): (P("ServiceName", "aws_vpc_endpoint", "service_name"),
-                                   P("VpcEndpointType", "aws_vpc_endpoint", "vpc_endpoint_type"),
-                                   P("PolicyDocument", "aws_vpc_endpoint", "policy"),
-                                   P("TagSpecifications", "aws_vpc_endpoint", "tags", _tag_specs)),
-    ("ec2", "CreateFlowLogs"): (P("TrafficType", "aws_flow_log", "traffic_type"),
-                                P("LogDestinationType", "aws_flow_log", "log_destination_type"),
-                                P("LogDestination", "aws_flow_log", "log_destination"),
-                                P("LogGroupName", "aws_flow_log", "log_group_name"),
-                                P("DeliverLogsPermissionArn", "aws_flow_log", "iam_role_arn"),
-                                P("MaxAggregationInterval", "aws_flow_log", "max_aggregation_interval"),
-                                P("LogFormat", "aws_flow_log", "log_format"),
-                                P("TagSpecifications", "aws_flow_log", "tags", _tag_specs)),
-    ("ec2", "CreateTags"): (P("Tags", _tagged_type, "tags", _kv_tags),),
-    ("iam", "CreateRole"): (P("RoleName", "aws_iam_role", "name"),
-                            P("Path", "aws_iam_role", "path"),
-                            P("AssumeRolePolicyDocument", "aws_iam_role", "assume_role_policy"),
-                            P("Description", "aws_iam_role", "description"),
-                            P("MaxSessionDuration", "aws_iam_role", "max_session_duration"),
-                            P("Tags", "aws_iam_role", "tags", _kv_tags)),
-    ("iam", "UpdateAssumeRolePolicy"): (P("PolicyDocument", "aws_iam_role", "assume_role_policy"),),
-    ("iam", "TagRole"): (P("Tags", "aws_iam_role", "tags", _kv_tags),),
-    ("iam", "PutRolePolicy"): (P("RoleName", "aws_iam_role_policy", "role"),
-                               P("PolicyName", "aws_iam_role_policy", "name"),
-                               P("PolicyDocument", "aws_iam_role_policy", "policy")),
-    ("logs", "CreateLogGroup"): (P("logGroupName", "aws_cloudwatch_log_group", "name"),
-                                 P("kmsKeyId", "aws_cloudwatch_log_group", "kms_key_id"),
-                                 P("logGroupClass", "aws_cloudwatch_log_group", "log_group_class"),
-                                 P("tags", "aws_cloudwatch_log_group", "tags")),
-    ("logs", "PutRetentionPolicy"): (P("retentionInDays", "aws_cloudwatch_log_group", "retention_in_days"),),
-    ("logs", "TagResource"): (P("tags", _log_group_arn, "tags"),),
-    ("s3", "CreateBucket"): (P("Bucket", "aws_s3_bucket", "bucket"),),
-    ("dynamodb", "CreateTable"): (P("TableName", "aws_dynamodb_table", "name"),),
+#: calls that set an argument the catalogue maps to another operation
+LATER_CALLS: dict[tuple[str, str], tuple[Param, ...]] = {
+    ("iam", "UpdateAssumeRolePolicy"): (Param("PolicyDocument", "aws_iam_role", "assume_role_policy", "policy"),),
+    ("iam", "TagRole"): (Param("Tags", "aws_iam_role", "tags", "tags"),),
+    ("ec2", "CreateTags"): (Param("Tags", _tagged_type, "tags", "tags"),),
+    ("logs", "TagResource"): (Param("tags", _log_group_arn, "tags", "tags"),),
 }
-del P
+#: calls that take the same parameters as a mapped one
+SAME_AS = {("ec2", "ReplaceRoute"): ("ec2", "CreateRoute")}
+
+
+@functools.cache
+def table() -> dict[tuple[str, str], tuple[Param, ...]]:
+    """(service, operation) -> the parameters judged, from the catalogue's mapping. One API parameter
+    that several Terraform arguments share is judged as the type's own create call's argument
+    (CreateRoute's DestinationCidrBlock is aws_route's), or not at all when that is still ambiguous
+    (CreateFlowLogs' ResourceIds: vpc_id, subnet_id or eni_id)."""
+    from matrix.catalogue.mapping import TYPES  # lazy: the catalogue is loaded once, when judging starts
+
+    found: dict[tuple[str, str, str], list[tuple[bool, Param]]] = {}
+    for tm in TYPES.values():
+        for argument, arg in tm.args.items():
+            if arg.api:
+                key = (tm.service, arg.operation or tm.operation, arg.api)
+                found.setdefault(key, []).append((arg.operation is None, Param(arg.api, tm.tf_type, argument,
+                                                                                 arg.kind)))
+    out: dict[tuple[str, str], list[Param]] = {}
+    for (service, operation, _api), candidates in found.items():
+        own = [p for is_own, p in candidates if is_own] if len(candidates) > 1 else [p for _, p in candidates]
+        if len(own) == 1:
+            out.setdefault((service, operation), []).append(own[0])
+    for call, params in LATER_CALLS.items():
+        out.setdefault(call, []).extend(params)
+    for call, same in SAME_AS.items():
+        out[call] = list(out.get(same, []))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def terraform_value(param: Param, value: Any) -> Any:
+    """An API parameter's value in Terraform form: tags as a map, a one-item list as its item."""
+    if param.kind == "tags":
+        if isinstance(value, dict):
+            return value
+        items = [t for spec in value for t in (spec.get("Tags") or [])] \
+            if value and isinstance(value[0], dict) and "Tags" in value[0] else value
+        return {t.get("Key", ""): t.get("Value", "") for t in items or [] if isinstance(t, dict)}
+    return value
+
 
 _MISSING = object()
 
@@ -164,101 +150,50 @@ class Refusal:
                 "source": self.source, "parameter": self.parameter}
 
 
-@functools.cache
-def _compiled(pattern: str) -> Any:
-    import regex  # lazy: only the strict emulator needs it (AWS's patterns use \p{L}-style classes)
-
-    try:
-        return regex.compile(pattern)
-    except regex.error:
-        return None  # a pattern we cannot read is never held against a call
-
-
-def _model_source(service: str) -> str:
-    meta = catalog.service_model(service).metadata
-    return f"botocore service model {service} {meta.get('apiVersion', '')} (botocore/data/{service})"
-
-
 def _lower_camel(name: str) -> str:
     return name[:1].lower() + name[1:]
 
 
-def _quote(value: Any) -> str:
-    text = str(value)
-    return text if len(text) <= 200 else text[:200] + "..."
-
-
 def model_violation(info: RequestInfo, shape: Any, params: Any) -> Refusal | None:
-    """The first parameter outside its botocore shape's constraints, as the service would refuse it."""
-    found = _walk(shape, params, "")
+    """The first parameter anywhere in the request outside its botocore shape's constraints (enum,
+    length, range, pattern: the catalogue's `schema` reading of them), as the service refuses it
+    (the catalogue's `aws_errors` wording). Services without a known validation answer are skipped."""
+    from matrix.catalogue.aws_errors import TEMPLATES, validation_error  # lazy: see table()
+
+    if info.service not in TEMPLATES:
+        return None
+    found = _walk(shape, params, "", f"botocore {info.service} {info.operation}")
     if found is None:
         return None
-    path, shape_name, value, constraint = found
-    code = validation_code(info.service, info.protocol)
-    if info.protocol == "ec2":
-        message = f"Value ({_quote(value)}) for parameter {path} is invalid. {constraint}"
-    else:
-        message = (f"1 validation error detected: Value '{_quote(value)}' at '{path}' failed to satisfy "
-                   f"constraint: {constraint}")
-    return Refusal(code, 400, message, f"model:{info.service}.{shape_name}", _model_source(info.service), path)
+    path, constraint, value = found
+    error = validation_error(info.service, constraint.keyword, constraint.bound, value, path)
+    return Refusal(error.code, error.status, error.message, constraint.rule, constraint.source, path)
 
 
-def _walk(shape: Any, value: Any, path: str) -> tuple[str, str, Any, str] | None:
+def _walk(shape: Any, value: Any, path: str, source: str) -> tuple[str, Any, Any] | None:
+    from matrix.catalogue.schema import _shape_constraints  # lazy: see table()
+
+    for constraint in _shape_constraints(shape, "value", f"{source} {path or 'input'} ({shape.name})"):
+        if constraint.violation(value) is not None:
+            return path, constraint, value
     kind = shape.type_name
-    meta = shape.metadata
-    if kind == "structure":
-        if not isinstance(value, dict):
-            return None
+    if kind == "structure" and isinstance(value, dict):
         for name, member in shape.members.items():
             if name in value:
-                found = _walk(member, value[name], f"{path}.{_lower_camel(name)}" if path else _lower_camel(name))
+                found = _walk(member, value[name], f"{path}.{_lower_camel(name)}" if path else _lower_camel(name),
+                              source)
                 if found:
                     return found
-        return None
-    if kind == "list":
-        if not isinstance(value, list):
-            return None
-        problem = _size(meta, len(value), "length")
-        if problem:
-            return path, shape.name, value, problem
+    elif kind == "list" and isinstance(value, list):
         for i, item in enumerate(value, 1):
-            found = _walk(shape.member, item, f"{path}.{i}.member")
+            found = _walk(shape.member, item, f"{path}.{i}.member", source)
             if found:
                 return found
-        return None
-    if kind == "map":
-        if not isinstance(value, dict):
-            return None
-        problem = _size(meta, len(value), "length")
-        if problem:
-            return path, shape.name, value, problem
+    elif kind == "map" and isinstance(value, dict):
         for k, v in value.items():
-            found = _walk(shape.key, k, f"{path}.key") or _walk(shape.value, v, f"{path}.{k}")
+            found = _walk(shape.key, k, f"{path}.key", source) or _walk(shape.value, v, f"{path}.{k}", source)
             if found:
                 return found
-        return None
-    if kind == "string" and isinstance(value, str):
-        if "enum" in meta and value not in meta["enum"]:
-            return path, shape.name, value, f"Member must satisfy enum value set: [{', '.join(meta['enum'])}]"
-        problem = _size(meta, len(value), "length")
-        if problem:
-            return path, shape.name, value, problem
-        pattern = meta.get("pattern")
-        compiled = _compiled(pattern) if pattern else None
-        if compiled is not None and compiled.fullmatch(value) is None:
-            return path, shape.name, value, f"Member must satisfy regular expression pattern: {pattern}"
-        return None
-    if kind in ("integer", "long") and isinstance(value, int) and not isinstance(value, bool):
-        problem = _size(meta, value, "value")
-        return (path, shape.name, value, problem) if problem else None
-    return None
-
-
-def _size(meta: dict[str, Any], n: int, what: str) -> str | None:
-    if "min" in meta and n < meta["min"]:
-        return f"Member must have {what} greater than or equal to {meta['min']}"
-    if "max" in meta and n > meta["max"]:
-        return f"Member must have {what} less than or equal to {meta['max']}"
     return None
 
 
@@ -284,18 +219,20 @@ class StrictChecker:
         return self._check
 
     def warm(self) -> None:
-        """Load the catalogue and the models of TABLE's services now, not on the first call."""
+        """Load the catalogue, its table and the models of the judged calls now, not on the first call."""
         _ = self.check
-        for service, operation in TABLE:
+        for service, operation in table():
             catalog.service_model(service).operation_model(operation)
 
     @staticmethod
     def wants(info: RequestInfo) -> bool:
         """Is this call one the strict emulator judges (and so needs its body)?"""
-        return (info.service, info.operation) in TABLE
+        return (info.service, info.operation) in table()
 
     def judge(self, info: RequestInfo, target: str, headers: dict[str, str], body: bytes | None) -> Refusal | None:
-        rows = TABLE.get((info.service, info.operation))
+        """The catalogue's verdict on each mapped parameter first (its rules name their AWS error and
+        source), then the service model's constraints on every parameter of the call."""
+        rows = table().get((info.service, info.operation))
         if rows is None:
             return None
         self.judged += 1
@@ -304,17 +241,14 @@ class StrictChecker:
             params = parse_params(info, target, headers, body, shape)
         except BadParams:
             return None  # the emulator answers a malformed request itself
-        refusal = model_violation(info, shape, params)
-        if refusal is not None:
-            return refusal
         for row in rows:
             value = _get(params, row.path)
             tf_type = row.type_for(params) if value is not _MISSING else None
             if tf_type is None:
                 continue
-            for finding in self.check(tf_type, row.argument, row.convert(value), info.region):
+            for finding in self.check(tf_type, row.argument, terraform_value(row, value), info.region):
                 error = finding.aws_error
                 if finding.severity == "error" and error is not None:
                     return Refusal(error.code, error.status, error.message, finding.rule.id, finding.source,
                                    row.path)
-        return None
+        return model_violation(info, shape, params)
