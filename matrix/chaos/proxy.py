@@ -458,7 +458,8 @@ class FaultProxy:
             strict = {"judged": self.strict.judged, "refused": sum(self._refused.values()),
                       "refused_by_rule": dict(self._refused), "unjudged": self._unjudged,
                       "errors": self._strict_errors} if self.strict is not None else None
-        return {"requests": sum(by_service.values()), "by_service": by_service, "by_client": by_client,
+        return {"upstream": self.upstream_url, "requests": sum(by_service.values()), "by_service": by_service,
+                "by_client": by_client,
                 "faults": self.fault_log.summary(), "rule_counters": self._rules.counters(),
                 "upstream_errors": errors, "internal_errors": internal, "strict": strict}
 
