@@ -37,22 +37,9 @@ from typing import Any
 from matrix.backend import write_atomic
 from matrix.errors import StackmatrixError
 from matrix.paths import PROJECT_ROOT, build_dir
+from matrix.targets.localstack_host import _alive  # the one liveness check: reaps exited children, sees zombies
 
 STATS = "/_stackmatrix/stats"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(ChildProcessError):  # our own child that exited: reap it
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    return True
 
 
 def stats(url: str, timeout: float = 2.0) -> dict[str, Any] | None:
