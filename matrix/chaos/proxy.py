@@ -384,7 +384,7 @@ class FaultProxy:
         self._closing.clear()
         self._warm(self._rules)
         if self.strict is not None:
-            self.strict.warm()
+            self.strict.warm_async()
         if self._rules.armed_at is None:
             self._rules.arm()
         self._thread = threading.Thread(target=self._accept_loop, name=f"fault-proxy:{self.port}", daemon=True)

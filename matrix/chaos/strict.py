@@ -27,6 +27,7 @@ Parts: `Param`, `table()` (what is judged), `terraform_value`; `Refusal`; `model
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -199,6 +200,14 @@ def _walk(shape: Any, value: Any, path: str, source: str) -> tuple[str, Any, Any
 
 # -- the checker --------------------------------------------------------------------------------------
 
+#: a harmless value per argument kind, to load each rule's data once (warm)
+WARM_VALUES: dict[str, Any] = {
+    "tags": {"Name": "x"}, "list": [],
+    "policy": '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", '
+              '"Principal": {"Service": "vpc-flow-logs.amazonaws.com"}}]}',
+}
+
+
 def _catalogue_check() -> Callable[..., list[Any]]:
     from matrix.catalogue import check_argument  # lazy: the catalogue loads cfn-lint's schemas
 
@@ -211,6 +220,7 @@ class StrictChecker:
     def __init__(self, check: Callable[..., list[Any]] | None = None) -> None:
         self._check = check
         self.judged = 0
+        self._ready: threading.Event | None = None
 
     @property
     def check(self) -> Callable[..., list[Any]]:
@@ -219,10 +229,28 @@ class StrictChecker:
         return self._check
 
     def warm(self) -> None:
-        """Load the catalogue, its table and the models of the judged calls now, not on the first call."""
-        _ = self.check
-        for service, operation in table():
+        """Load the catalogue, its table, the models of the judged calls and each rule's data now (one
+        judgement per mapped argument), not on the first call: the catalogue's first look at an IAM
+        principal loads every botocore model (10-15 s on a loaded 2-core machine)."""
+        check = self.check
+        for (service, operation), rows in table().items():
             catalog.service_model(service).operation_model(operation)
+            for row in rows:
+                tf_type = row.type_for({})
+                if tf_type is not None:
+                    check(tf_type, row.argument, WARM_VALUES.get(row.kind, "x"), "us-east-1")
+
+    def warm_async(self) -> None:
+        """`warm()` on a thread of its own: the proxy answers at once; a judgement waits for it."""
+        if self._ready is None:
+            self._ready = threading.Event()
+            threading.Thread(target=self._warm_then_ready, name="strict-warm", daemon=True).start()
+
+    def _warm_then_ready(self) -> None:
+        try:
+            self.warm()
+        finally:
+            self._ready.set()
 
     @staticmethod
     def wants(info: RequestInfo) -> bool:
@@ -235,6 +263,8 @@ class StrictChecker:
         rows = table().get((info.service, info.operation))
         if rows is None:
             return None
+        if self._ready is not None:
+            self._ready.wait()
         self.judged += 1
         shape = catalog.service_model(info.service).operation_model(info.operation).input_shape
         try:

@@ -36,3 +36,33 @@ def test_valid_calls_reach_localstack(strict_ls, new_account, ls_client):
     direct = ls_client("ec2", account=account, region="us-east-1")
     assert direct.describe_vpcs(VpcIds=[vpc["VpcId"]])["Vpcs"][0]["CidrBlock"] == "10.6.0.0/16"
     assert strict_ls.stats()["strict"]["errors"] == 0
+
+
+def test_the_localstack_target_puts_the_strict_emulator_in_front(localstack, ls_build):
+    """A LocalStack the user runs (--endpoint) gets a front for the run, stopped with it; the managed
+    server's front is recorded under its own name, for `localstack stop` to stop with the server."""
+    from matrix.targets.localstack import LocalStackTarget
+    from matrix.targets.strict_front import StrictFront, stats
+    from tests.strict_cases import CASES
+
+    target = LocalStackTarget(endpoint=localstack.url, log=lambda _: None)
+    target.start()
+    try:
+        access = target.access("strict-ls", "us-east-1", "run-1")
+        assert access.endpoint == target.front.url != localstack.url
+        assert target.describe()["strict"].startswith(f"on: {target.front.url} in front of {localstack.url}")
+        case = next(c for c in CASES if c.rule == "subnet-cidr-range")
+        assert_refused(case, *botocore_call(case, access.endpoint, access.access_key))
+        assert stats(target.front.url)["strict"]["refused_by_rule"] == {"subnet-cidr-range": 1}
+    finally:
+        target.stop()
+    assert StrictFront.recorded(target.front.name) is None and stats(target.front.url) is None
+    managed = LocalStackTarget(log=lambda _: None)  # finds the session's managed server, recorded here
+    managed.start()
+    try:
+        assert managed.managed is not None and managed.front.name == "localstack"
+        assert StrictFront.recorded("localstack", localstack.url.rstrip("/")) is not None
+    finally:
+        managed.stop()  # it was running before: both stay
+        StrictFront.stop_named("localstack")
+    assert (ls_build / "emulators").is_dir() and not (ls_build / "emulators" / "strict-localstack.json").exists()
