@@ -49,6 +49,9 @@ What both get wrong the same way (AWS behaves otherwise):
     logs-retention-any-value        put_retention_policy accepts 13 or 9999 days
     s3-no-cross-account-denial      another account reads, writes and lists a bucket it does not own
 
+`closed_by` names what makes a run see AWS's behaviour anyway: the strict emulator that every
+run puts in front of both emulators (matrix/chaos/strict.py) or the live suite's behaviour checks.
+
 Same in both and as AWS (checked, no gap): flow-log MaxAggregationInterval 300 rejected with
 InvalidParameter (60/600 accepted); S3 `If-None-Match: *` gives 412 PreconditionFailed on an
 existing key, succeeds after a delete marker, and exactly one of 4 concurrent writers wins;
@@ -161,6 +164,7 @@ KNOWN_GAPS: dict[str, dict[str, str]] = {
         "localstack": "same as moto",
         "aws": "InvalidServiceName",
         "impact": "a wrong-region endpoint service name deploys on emulators; the synth rules must catch it",
+        "closed_by": "the strict emulator (rule vpc-endpoint-service: InvalidServiceName) and the synth catalogue",
     },
     "ec2-delete-missing-vpce": {
         "service": "ec2", "operation": "DeleteVpcEndpoints",
@@ -175,6 +179,7 @@ KNOWN_GAPS: dict[str, dict[str, str]] = {
         "localstack": "same as moto",
         "aws": "InvalidParameterValue",
         "impact": "hard-coded AZ names deploy on emulators; take AZs from DescribeAvailabilityZones",
+        "closed_by": "the strict emulator (rule subnet-az-in-region: InvalidParameterValue)",
     },
     "ec2-route-unknown-nat": {
         "service": "ec2", "operation": "CreateRoute",
@@ -182,6 +187,7 @@ KNOWN_GAPS: dict[str, dict[str, str]] = {
         "localstack": "same as moto",
         "aws": "InvalidNatGatewayID.NotFound",
         "impact": "a route to a wrong NAT deploys on emulators; live suites must resolve route targets",
+        "closed_by": "the live suite's egress check (suites/live/behaviour.py) resolves every route target",
     },
     "ec2-loose-dependencies": {
         "service": "ec2", "operation": "DeleteSubnet / ReleaseAddress",
@@ -203,6 +209,7 @@ KNOWN_GAPS: dict[str, dict[str, str]] = {
         "localstack": "same as moto",
         "aws": "the role must exist and trust vpc-flow-logs (exact error not measured here)",
         "impact": "a wrong role ARN deploys; live suites must check the role exists and is assumable",
+        "closed_by": "the live suite's flow-log delivery check: role exists, trusts vpc-flow-logs, may write",
     },
     "s3-no-cross-account-denial": {
         "service": "s3", "operation": "GetObject / PutObject / ListObjectsV2",
@@ -218,6 +225,7 @@ KNOWN_GAPS: dict[str, dict[str, str]] = {
         "localstack": "same as moto",
         "aws": "InvalidParameterException unless one of 1, 3, 5, 7, 14, 30, ... days",
         "impact": "a retention AWS refuses deploys on emulators; the synth rules (stack/config.py) catch it",
+        "closed_by": "the strict emulator (rule schema-enum: InvalidParameterException, AWS's value set)",
     },
 }
 
