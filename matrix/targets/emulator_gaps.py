@@ -27,6 +27,8 @@ often than not. What differs (LocalStack vs moto), per gap id (service, operatio
         moto: 404 NoSuchPublicAccessBlockConfiguration
         localstack: all four flags true (as AWS since 2023)
     s3-bucket-not-empty-message (s3, DeleteBucket): same code, longer message on LocalStack
+    ec2-nat-connectivity-none (ec2, CreateNatGateway without ConnectivityType)
+        moto: "public" (as AWS)        localstack: the string "None"
     ec2-delete-missing-nat (ec2, DeleteNatGateway of an unknown id)
         moto: HTTP 500 with an HTML body (botocore ResponseParserError, retried as a 500)
         localstack: HTTP 500 InternalError "'NoneType' object has no attribute 'state'"
@@ -115,6 +117,14 @@ KNOWN_GAPS: dict[str, dict[str, str]] = {
         "localstack": "409 BucketNotEmpty '... is not empty. You must delete all versions in the bucket.'",
         "aws": "as LocalStack",
         "impact": "none when matching on the error code; never match on the message",
+    },
+    "ec2-nat-connectivity-none": {
+        "service": "ec2", "operation": "CreateNatGateway / DescribeNatGateways",
+        "moto": "ConnectivityType \"public\" when none was given (as AWS)",
+        "localstack": "ConnectivityType \"None\" (the string) when none was given; \"public\" when given",
+        "aws": "public by default",
+        "impact": "judge a NAT private only when it says \"private\"; public-ness is its Elastic IP and the "
+                  "route of its subnet to an internet gateway (suites/live/behaviour.py)",
     },
     "ec2-delete-missing-nat": {
         "service": "ec2", "operation": "DeleteNatGateway",

@@ -4,6 +4,14 @@ valid calls passing through to LocalStack."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import boto3
 import pytest
 
@@ -66,3 +74,22 @@ def test_the_localstack_target_puts_the_strict_emulator_in_front(localstack, ls_
         managed.stop()  # it was running before: both stay
         StrictFront.stop_named("localstack")
     assert (ls_build / "emulators").is_dir() and not (ls_build / "emulators" / "strict-localstack.json").exists()
+
+
+def test_a_run_on_localstack_passes_through_the_strict_emulator(localstack, ls_build, synth_root):
+    """The dev cell end to end on LocalStack (engine, backend, live suite with its behaviour checks)
+    through the strict front the run puts in front of it, which refuses nothing and is gone afterwards."""
+    root = Path(__file__).resolve().parents[2]
+    build = ls_build / "run-strict"
+    shutil.copytree(synth_root / "synth", build / "synth")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["STACKMATRIX_BUILD"] = str(build)
+    out = subprocess.run([sys.executable, "-m", "matrix", "run", "--profile", "dev", "--target", "localstack",
+                          "--endpoint", localstack.url, "--bootstrap-backend", "--no-report"], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    ledger = json.loads(next((build / "runs").glob("*.json")).read_text())["cells"][0]
+    assert ledger["emulator"] == localstack.url.rstrip("/") != ledger["endpoint"]
+    suite = (build / "cells" / "us-east-1-dev" / "live-suite.txt").read_text()
+    assert re.search(r"\b\d+ passed", suite) and "failed" not in suite, suite[-2000:]
+    assert not list((build / "emulators").glob("strict-*.json")), "the run's front is stopped with the run"
