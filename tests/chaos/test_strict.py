@@ -168,6 +168,19 @@ def test_a_fault_proxy_chains_in_front_of_the_strict_one(strict, fault_log):
     assert fault_log.summary()["by_effect"] == {"latency": 2}
 
 
+def test_faults_are_drawn_first_then_the_call_is_judged(moto_url, fault_log):
+    """One proxy with rules and strict mode (`proxy --rules FILE --strict`): a throttled call never
+    reaches the judge; a delayed one is judged after its delay."""
+    rules = [{"service": "ec2", "operation": "CreateVpc", "effect": "throttle", "max_count": 1},
+             {"service": "ec2", "effect": "latency", "latency_ms": 1}]
+    with FaultProxy(moto_url, rules, fault_log=fault_log, strict=True) as proxy:
+        case = next(c for c in CASES if c.rule == "vpc-cidr-range")
+        throttled = botocore_call(case, proxy.url, "123456789012")
+        assert throttled[:2] == ("RequestLimitExceeded", 503)
+        assert_refused(case, *botocore_call(case, proxy.url, "123456789012"))
+    assert [e["effect"] for e in fault_log.events()] == ["throttle", "latency", "refuse"]
+
+
 def test_proxy_command_strict(moto_url, tmp_path):
     log = tmp_path / "strict.jsonl"
     proc = subprocess.Popen([sys.executable, "-m", "matrix", "proxy", "--upstream", moto_url, "--strict",
