@@ -89,13 +89,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n[{stage.name}] caught {stats['caught']}/{stats['cases']} ({stats['rate']:.1%}); "
               f"AWS-refused cases {stats['caught_refused']}/{stats['refused']}; raw API cases "
               f"{stats['caught_api']}/{stats['api']}; by the case's own rule {stats['by_expected_rule']}; "
-              f"false positives on {len(docs)} clean stacks: {len(fps)} ({stats['seconds']} s)")
+              f"false positives on {getattr(stage, 'fp_scope', f'{len(docs)} clean stacks')}: {len(fps)} "
+              f"({stats['seconds']} s)")
+        for note in getattr(stage, "notes", lambda _o: [])(outcomes):
+            print(f"  {note}")
         for cid in stats["missed"]:
             print(f"  missed: {cid}: {next(c.description for c in cases if c.id == cid)}")
         for line in fps[:20]:
             print(f"  FALSE POSITIVE: {line}")
         if fps:
             failed = True
+        stats["false_positives_scope"] = getattr(stage, "fp_scope", f"{len(docs)} clean stacks")
         if stage.name == "synth" and stats["rate"] < SYNTH_TARGET:
             print(f"  synth catches {stats['rate']:.1%}, under the {SYNTH_TARGET:.0%} target")
             failed = True

@@ -7,8 +7,9 @@ A stage is a plug-in with three methods:
 
 * `SynthStage`: the catalogue on the mutated document (`check_doc`), a case is caught when a finding
   appears that the clean document does not have; it also records whether the case's own rule fired.
-* The strict-emulator and live-suite stages live in strict_stage.py and live_stage.py; they run
-  when the strict proxy and the live behaviour checks are present in this checkout.
+* `StrictStage` (strict_stage.py): each case's raw API call through the strict proxy in front of moto.
+* `LiveStage` (live_stage.py): not measured yet; it says why.
+A stage may also have `fp_scope` (what its false positives were counted on) and `notes(outcomes)`.
 """
 
 from __future__ import annotations
