@@ -50,12 +50,21 @@ def constraint_text(keyword: str, bound: Any) -> str:
     return f"Member must be a valid {bound}"
 
 
+#: formats EC2 answers with an error of their own (a malformed id is not an "invalid value")
+FORMAT_ERRORS = {
+    "AWS::EC2::VPC.Id": AwsError("InvalidVpcID.Malformed", 400, 'Invalid id: "{value}"'),
+    "AWS::EC2::Subnet.Id": AwsError("InvalidSubnetID.Malformed", 400, 'Invalid id: "{value}"'),
+    "AWS::EC2::SecurityGroup.Id": AwsError("InvalidGroupId.Malformed", 400, 'Invalid id: "{value}"'),
+    "ipv4-network": AwsError("InvalidParameterValue", 400,
+                             "Value ({value}) for parameter {argument} is invalid. This is not a valid CIDR block."),
+}
+
+
 def validation_error(service: str, keyword: str, bound: Any, value: Any, argument: str | None) -> AwsError:
     """The error `service` answers for `value` at API parameter `argument` breaking `keyword`."""
+    if keyword == "format" and bound in FORMAT_ERRORS:
+        return FORMAT_ERRORS[bound].render(value, argument)
     code, status, template, _source = TEMPLATES.get(service, TEMPLATES["iam"])
     err = AwsError(code, status, template.replace("{constraint}", constraint_text(keyword, bound)))
     return err.render(value, argument)
 
-
-def error_source(service: str) -> str:
-    return TEMPLATES.get(service, TEMPLATES["iam"])[3]

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 
+from matrix.catalogue.doc import REF_RE as REF
 from matrix.catalogue.doc import SynthDoc, literal
 from matrix.catalogue.model import AwsError, Finding, arg_check, define, doc_check
 
@@ -112,10 +113,10 @@ def as_list(value: Any) -> list[Any]:
 
 def problems(text: Any, kind: str) -> list[str]:
     """What IAM's parser refuses in this document ("trust" or "identity"), in IAM's words."""
-    if isinstance(text, str) and not literal(text):
-        return []  # built from expressions at apply: only the parts known now could be judged
     data = parse(text)
     if data is None:
+        if isinstance(text, str) and not literal(text):
+            return []  # an expression (jsonencode(...), a data source) builds it at apply
         return ["Syntax errors in policy."]
     out: list[str] = []
     extra = set(data) - {"Version", "Id", "Statement"}
@@ -187,11 +188,15 @@ def policy_size(text: Any) -> int:
 @arg_check(SIZE_RULE)
 def size(tf_type: str, argument: str, value: Any, region: str | None, address: str) -> Iterable[Finding]:
     limit = SIZE_LIMITS.get((tf_type, argument))
-    if limit is None or value is None or (isinstance(value, str) and not literal(value)):
+    if limit is None or value is None:
         return
-    n = policy_size(value)
+    # references resolve at apply to ARNs and names of at least one character: counting them as one
+    # character gives a size the real document can only exceed
+    n = policy_size(REF.sub("x", value) if isinstance(value, str) else value)
     if n > limit[0]:
-        yield SIZE_RULE.finding(address, f"{argument} has {n} characters without whitespace; IAM allows {limit[0]}",
+        at_least = "" if literal(value) else "at least "
+        yield SIZE_RULE.finding(address, f"{argument} has {at_least}{n} characters without whitespace; IAM allows "
+                                f"{limit[0]}",
                                 f"shorten {argument} below {limit[0]} characters (whitespace does not count)",
                                 argument=argument, value=n,
                                 aws_error=AwsError("LimitExceeded", 409, f"Cannot exceed quota for {limit[1]}: "

@@ -8,6 +8,7 @@ For one Terraform argument (through the table in mapping.py) `constraints()` gat
   AWS validates on every call whatever the client;
 * the curated constraints of values.py, only where neither of the above has the same keyword for
   the same target (so one broken limit gives one finding).
+Where both sources carry an enum for the same target, the API model's wins (see `constraints()`).
 
 Each `Constraint` knows its target (the value, each list item, the list, a tag key or tag value),
 its source and its rule id (`schema-enum`, ... or the curated rule's own id). `violation()` says what
@@ -19,6 +20,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import ipaddress
+import json
 import pkgutil
 from dataclasses import dataclass
 from functools import lru_cache
@@ -258,6 +260,12 @@ def format_ok(fmt: str, value: str) -> bool:
     from cfnlint.jsonschema._format import cfn_format_checker  # lazy: see cfn_schema
     from cfnlint.jsonschema.exceptions import FormatError
 
+    if fmt == "json":  # cfn-lint checks it with a rule of its own, not a format checker
+        try:
+            json.loads(value)
+        except ValueError:
+            return False
+        return True
     if fmt in cfn_format_checker.checkers:
         try:
             cfn_format_checker.check(value, fmt)
@@ -274,10 +282,13 @@ def constraints(tm: TypeMap, arg: Arg, region: str | None, curated: list[Constra
     """Every constraint on one argument: the CFN schema's, the API model's, then curated ones that
     neither has (same target and keyword)."""
     region = region or DEFAULT_REGION
-    found: list[Constraint] = []
-    if arg.cfn:
-        found += cfn_constraints(region, arg.cfn_type or tm.cfn_type, arg.cfn, arg.kind)
-    if arg.api:
-        found += api_constraints(tm.service, arg.operation or tm.operation, arg.api, arg.kind)
+    cfn = cfn_constraints(region, arg.cfn_type or tm.cfn_type, arg.cfn, arg.kind) if arg.cfn else []
+    api = api_constraints(tm.service, arg.operation or tm.operation, arg.api, arg.kind) if arg.api else []
+    # Where both carry an enum, the API model's wins: Terraform calls the API, and the two lag each
+    # other (CloudWatch's ESSENTIALS log class is in botocore only; CFN's "not-specified" only in CFN).
+    api_enums = {c.target for c in api if c.keyword == "enum"}
+    found = [c for c in cfn if not (c.keyword == "enum" and c.target in api_enums)] + api
+    if arg.kind == "tags":  # Terraform omits an empty tags map: a minimum count never applies
+        found = [c for c in found if c.keyword != "minItems"]
     have = {(c.target, c.keyword) for c in found}
     return found + [c for c in curated if (c.target, c.keyword) not in have]

@@ -8,8 +8,9 @@ references (`iam_role_arn = ${aws_iam_role.X.arn}`, `role = ${aws_iam_role.X.id}
 `log_destination = ${aws_cloudwatch_log_group.Y.arn}`), never by name. Managed policy attachments
 cannot be read at synth: a role with one is not judged on permissions (README: known gaps).
 
-`allows(policies, action, resource)` is a small IAM evaluator: Allow/Deny, Action/NotAction and
-Resource/NotResource with `*`/`?` wildcards, references resolved to symbolic ARNs.
+`allows(policies, action, target)` is a small IAM evaluator: Allow/Deny, Action/NotAction and
+Resource/NotResource with `*`/`?` wildcards; the log group is matched by reference (a symbolic ARN)
+and, when its name is literal, by its real ARN (a pattern naming an account id is judged unknown).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ FLOW_LOGS_CWL = "https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-cwl.
 FLOW_LOG_PRINCIPAL = "vpc-flow-logs.amazonaws.com"
 #: what the flow-logs service calls on the log group, with the resource each call is authorized on
 FLOW_LOG_CALLS = (("logs:CreateLogStream", "{group}"), ("logs:PutLogEvents", "{group}:log-stream:eni-0-all"))
+ACCOUNT = "000000000000"  # stands for the account: a pattern naming one is judged unknown
 LOG_GROUP_REF = re.compile(r"\$\{aws_cloudwatch_log_group\.([A-Za-z0-9_-]+)\.arn\}")
 
 TRUST_RULE = define(
@@ -123,17 +125,19 @@ def _symbolic(resource: str) -> str | None:
     return text if literal(text) else None
 
 
-def _resource_matches(statement: dict[str, Any], target: str) -> bool | None:
+def _resource_matches(statement: dict[str, Any], targets: tuple[str, str | None]) -> bool | None:
+    """Whether the statement's resources cover the target, given as (symbolic ARN, real ARN or None);
+    None when it cannot be known at synth (an unresolvable expression, an account id in the pattern)."""
+    symbolic, concrete = targets
     key = "NotResource" if "NotResource" in statement else "Resource"
     hit: bool | None = False
     for r in as_list(statement.get(key)):
         pattern = _symbolic(str(r)) if isinstance(r, str) else None
-        if pattern is None:
-            hit = None if hit is False else hit  # an expression we cannot resolve: unknown
+        if pattern is None or (pattern.startswith("arn:") and "<log-group:" not in pattern
+                               and (concrete is None or re.search(r":\d{12}:", pattern))):
+            hit = None if hit is False else hit
             continue
-        if pattern.startswith("arn:") and not pattern.startswith("arn:*"):
-            hit = None if hit is False else hit  # a literal ARN: the account and name are known only at apply
-            continue
+        target = symbolic if "<log-group:" in pattern or concrete is None else concrete
         if fnmatch.fnmatchcase(target, pattern.replace("[", "[[]")):
             hit = True
     if key == "NotResource" and hit is not None:
@@ -141,7 +145,7 @@ def _resource_matches(statement: dict[str, Any], target: str) -> bool | None:
     return hit
 
 
-def allows(policies: list[Any], action: str, target: str) -> bool | None:
+def allows(policies: list[Any], action: str, target: tuple[str, str | None]) -> bool | None:
     """Whether the identity policies allow `action` on `target`; None when it cannot be known at synth."""
     allowed: bool | None = False
     for policy in policies:
@@ -184,8 +188,12 @@ def permissions(doc: SynthDoc) -> Iterable[Finding]:
         if policies is None:
             continue
         name = group.split(".", 1)[1]
+        group_name = (doc.get(group) or {}).get("name")
+        real = (f"arn:aws:logs:{doc.region() or '*'}:{ACCOUNT}:log-group:{group_name}"
+                if isinstance(group_name, str) and literal(group_name) else None)
         missing = [action for action, resource in FLOW_LOG_CALLS
-                   if allows(policies, action, resource.format(group=f"<log-group:{name}>")) is False]
+                   if allows(policies, action, (resource.format(group=f"<log-group:{name}>"),
+                                                resource.format(group=real) if real else None)) is False]
         if missing:
             yield PERMISSIONS_RULE.finding(
                 role_addr, f"the role of {addr} does not allow {', '.join(missing)} on {group} (and its streams)",
