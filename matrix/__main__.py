@@ -231,8 +231,11 @@ def cmd_destroy(args: argparse.Namespace) -> int:
     failures = destroy_deployments(args.cells, profile_cells, _progress, allow_real_aws=args.allow_real_aws)
     if not Deployment.all():  # no kept cell left: the dev loop is over
         from matrix.targets.moto import MotoServer
+        from matrix.targets.strict_front import stop_user_emulator_fronts
 
         stop_synth_daemons()
+        for name in stop_user_emulator_fronts():
+            _progress(f"stopped the strict emulator {name} (no kept cell needs it)")
         server = MotoServer.recorded()
         if server is not None and args.stop_emulator:
             server.stop()

@@ -69,7 +69,7 @@ CASES = [
          ["logs", "create-log-group", "--log-group-name", "strict-items", "--tags", "{}"],
          "InvalidParameterException", 400),
     Case("schema-format", "ec2", "create_subnet", {"VpcId": "vpc-zzz", "CidrBlock": "10.0.1.0/24"},
-         ["ec2", "create-subnet", "--vpc-id", "vpc-zzz", "--cidr-block", "10.0.1.0/24"], "InvalidParameterValue", 400),
+         ["ec2", "create-subnet", "--vpc-id", "vpc-zzz", "--cidr-block", "10.0.1.0/24"], "InvalidVpcID.Malformed", 400),
     Case("flow-log-interval", "ec2", "create_flow_logs", {
         "ResourceIds": [VPC], "ResourceType": "VPC", "TrafficType": "ALL", "LogGroupName": "g",
         "DeliverLogsPermissionArn": "arn:aws:iam::123456789012:role/r", "MaxAggregationInterval": 300},

@@ -96,6 +96,19 @@ def test_no_strict_hands_out_the_emulator_and_says_so(fresh_build):  # noqa: F81
     assert "strict=off (--no-strict)" in environment
 
 
+def test_the_front_of_a_users_emulator_lives_while_kept_cells_need_it(fresh_build, moto_url):  # noqa: F811
+    out = matrix(fresh_build, "run", "--profile", "dev", "--endpoint", moto_url, "--bootstrap-backend", "--keep",
+                 "--skip-live", "--no-report")
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    name = f"endpoint-{moto_url.rsplit(':', 1)[1]}"
+    front = json.loads((fresh_build / "emulators" / f"strict-{name}.json").read_text())
+    assert stats(front["url"])["upstream"] == moto_url  # kept after the run: the kept cell needs it
+    gone = matrix(fresh_build, "destroy", "us-east-1-dev")
+    assert gone.returncode == 0, gone.stderr
+    assert f"stopped the strict emulator {name}" in gone.stderr
+    assert _gone(front["pid"]) and not (fresh_build / "emulators" / f"strict-{name}.json").exists()
+
+
 @pytest.fixture
 def strict_target(moto_url, build):
     """The moto target with its strict front (a process of its own), stopped after the test."""

@@ -17,6 +17,8 @@ later command finds it; its refusals go to build/emulators/strict-<name>.jsonl.
   so that endpoints written into deployment records stay good after the front was restarted).
 * `stop()`  SIGTERM (the proxy prints its summary and exits), SIGKILL after a timeout, record removed.
 * `stop_named(name)`  stop the recorded front of an emulator that is being stopped.
+* `stop_user_emulator_fronts()`  when no kept cell is left (`matrix destroy`): stop the fronts of
+  emulators the user runs.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from matrix.paths import PROJECT_ROOT, build_dir
 from matrix.targets.localstack_host import _alive  # the one liveness check: reaps exited children, sees zombies
 
 STATS = "/_stackmatrix/stats"
+MANAGED = ("moto", "localstack")  # fronts of the emulators stackmatrix starts and records itself
 
 
 def stats(url: str, timeout: float = 2.0) -> dict[str, Any] | None:
@@ -148,6 +151,18 @@ class StrictFront:
             return False
         cls(name, data.get("url", ""), data.get("upstream", ""), int(data["pid"])).stop()
         return True
+
+
+def stop_user_emulator_fronts() -> list[str]:
+    """Stop the fronts runs put in front of emulators the user runs (`--endpoint`, an external LocalStack):
+    kept cells were their only reason to outlive their run. The fronts of the emulators stackmatrix
+    manages ("moto", "localstack") live and die with those."""
+    stopped = []
+    for path in sorted((build_dir() / "emulators").glob("strict-*.json")):
+        name = path.stem.removeprefix("strict-")
+        if name not in MANAGED and StrictFront.stop_named(name):
+            stopped.append(name)
+    return stopped
 
 
 def port_of(url: str) -> int:
