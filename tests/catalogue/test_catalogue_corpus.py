@@ -8,6 +8,7 @@ renamed copies (every construct id replaced) have no finding at all.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -75,6 +76,12 @@ def test_renaming_really_renames_and_mutations_apply(synth_root):
     other = renamed(clean)
     assert not set(other.data["resource"]["aws_vpc"]) & set(clean.data["resource"]["aws_vpc"])
     assert "${aws_vpc.vpc." not in json.dumps(other.data)
+    text = json.dumps({k: v for k, v in other.data.items() if k != "//"})
+    for section in ("resource", "data"):  # no old address anywhere, plain (depends_on) or in ${...}
+        for rtype, by_name in clean.data[section].items():
+            for name in by_name:
+                old = f"{'data.' if section == 'data' else ''}{rtype}.{name}"
+                assert re.search(rf"(?<![\w.]){re.escape(old)}(?![\w-])", text) is None, old
     case = next(c for c in load() if c.id == "nat-in-private-subnet")
     assert mutate(clean.data, case)["resource"]["aws_nat_gateway"]["nat-0"]["subnet_id"] == \
         "${aws_subnet.private-subnet-0.id}"

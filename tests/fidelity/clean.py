@@ -4,7 +4,8 @@
 * variants (profiles.toml beside this file): a single NAT gateway, a 2-AZ region (us-west-1),
   flow-log interval 60, DynamoDB locking and both locking modes;
 * every nightly cell with every construct id renamed (`renamed()`): resource and data source names
-  replaced by meaningless ones everywhere, references included, proving no rule keys on ids.
+  replaced by meaningless ones everywhere, references and depends_on included, proving no rule keys
+  on ids (the live stage deploys one: the engine applies it as it is).
 
 `synthesize_clean()` synthesizes them with the project's own synth (one worker process, cached by
 content) into `<build>/synth/` and returns the documents with their cell context.
@@ -78,10 +79,17 @@ def renamed(doc: SynthDoc) -> SynthDoc:
             return [rewrite(v) for v in value]
         return value
 
+    def rewrite_body(body: Any) -> Any:
+        out = rewrite(body)
+        if isinstance(out, dict) and isinstance(out.get("depends_on"), list):  # plain addresses, no ${}
+            out["depends_on"] = [ADDRESS.sub(rewrite_ref, d) if isinstance(d, str) else d for d in out["depends_on"]]
+        return out
+
     data = copy.deepcopy(doc.data)
     for section in ("resource", "data"):
         for rtype, by_name in list((data.get(section) or {}).items()):
-            data[section][rtype] = {names[(section, rtype, n)]: rewrite(body) for n, body in (by_name or {}).items()}
+            data[section][rtype] = {names[(section, rtype, n)]: rewrite_body(body)
+                                    for n, body in (by_name or {}).items()}
     for section in ("output", "provider", "terraform", "locals"):
         if section in data:
             data[section] = rewrite(data[section])
