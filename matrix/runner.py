@@ -76,6 +76,9 @@ class RunOptions:
     yes: bool = False
     max_cells: int | None = None
     aws: dict[str, Any] = field(default_factory=dict)  # profile file [profiles.P.aws]
+    #: cell id -> a cdk.tf.json to deploy instead of the cell's synthesized one (not synthesized then);
+    #: the fidelity harness deploys mutated stacks this way (tests/fidelity/live_stage.py)
+    documents: dict[str, str] = field(default_factory=dict)
 
 
 def new_run_id() -> str:
@@ -193,7 +196,7 @@ class CellRun:
         if gone and not isinstance(exc, StepFailed):
             message, category = f"{message} ({gone})", "EmulatorGone"
         if self.result.error is None:
-            self.result.error = {"step": step, "category": category, "message": message}
+            self.result.error = {"step": step, "category": category, "message": message, **error_origin(exc)}
         self.result.status = "failed" if isinstance(exc, StepFailed | AssertionError) else "broken"
         self.say(f"FAILED at {step}: {message}")
 
@@ -215,7 +218,8 @@ class CellRun:
 
     def _deploy_and_test(self) -> None:
         cell, opts = self.cell, self.options
-        synth = build_dir() / "synth" / cell.id / "cdk.tf.json"
+        given = opts.documents.get(cell.id)
+        synth = Path(given) if given else build_dir() / "synth" / cell.id / "cdk.tf.json"
         self.deployment = Deployment.load(cell.id)
         if self.deployment and (self.deployment.target != cell.target):
             raise UsageError(f"cell {cell.id} is deployed on {self.deployment.target} (build/deployments); "
@@ -415,9 +419,11 @@ class CellRun:
             "AWS_SDK_UA_APP_ID": "stackmatrix-live",  # names the suite's calls (strict front stats, CloudTrail)
             "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")])),
         })
+        junit = self.result.folder / "live-junit.xml"
+        junit.unlink(missing_ok=True)
         cmd = [sys.executable, "-m", "pytest", str(SUITES / "live"), "-q", "-p", "no:cacheprovider",
-               "--rootdir", str(SUITES), f"--alluredir={allure_results_dir()}", *plugin_args(),
-               *self.options.extra_pytest]
+               "--rootdir", str(SUITES), f"--alluredir={allure_results_dir()}", f"--junitxml={junit}",
+               *plugin_args(), *self.options.extra_pytest]
         remaining = max(30.0, self.options.cell_timeout)
         proc = subprocess.run(cmd, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=remaining,
                               check=False)
@@ -425,6 +431,7 @@ class CellRun:
                            step=step)
         if counters_file.is_file():
             step.details["suite_api"] = json.loads(counters_file.read_text())
+        step.details["tests"] = suite_outcomes(junit)
         summary = (proc.stdout.strip().splitlines() or ["(no output)"])[-1]
         step.message = summary
         self.say(f"live suite: {summary}")
@@ -541,6 +548,44 @@ def policy_violations(cells: list[Cell]) -> list[Any]:
     return check_docs(docs) if docs else []
 
 
+def suite_outcomes(junit: Path) -> dict[str, list[dict[str, str]]]:
+    """The live suite's JUnit file as data: {"failed": [{"test", "message"}], "skipped": [{"test", "reason"}]}
+    (a failure excused as a known emulator gap is a skip whose reason starts "Emulator gap")."""
+    import xml.etree.ElementTree as ET
+
+    out: dict[str, list[dict[str, str]]] = {"failed": [], "skipped": []}
+    try:
+        root = ET.parse(junit).getroot()  # noqa: S314 - pytest's own file, written a moment ago
+    except (OSError, ET.ParseError):
+        return out
+    for case in root.iter("testcase"):
+        name = f"{case.get('classname', '').rsplit('.', 1)[-1]}::{case.get('name', '')}"
+        for tag, key, field_name in (("failure", "failed", "message"), ("error", "failed", "message"),
+                                     ("skipped", "skipped", "reason")):
+            found = case.find(tag)
+            if found is not None:
+                text = (found.get("message") or found.text or "").strip()
+                out[key].append({"test": name, field_name: redact(" ".join(text.split()))[:500]})
+                break
+    return out
+
+
+def error_origin(exc: BaseException) -> dict[str, Any]:
+    """What raised a failure, as data: the root cause's class ("cause") and, when an AWS API (or the
+    emulator) answered with an error, {"code", "status", "operation"} under "aws_error"."""
+    from botocore.exceptions import ClientError
+
+    root = exc
+    while getattr(root, "cause", None) is not None and root.cause is not root:
+        root = root.cause
+    out: dict[str, Any] = {"cause": type(root).__name__}
+    if isinstance(root, ClientError):
+        meta = root.response.get("ResponseMetadata", {})
+        out["aws_error"] = {"code": root.response.get("Error", {}).get("Code", ""),
+                            "status": meta.get("HTTPStatusCode"), "operation": root.operation_name}
+    return out
+
+
 def resource_mutations(clients: ClientFactory) -> int:
     """Mutating calls on the stack's services (state and lock traffic excluded)."""
     return sum(n for svc, n in clients.counters.as_dict()["mutating"].items() if svc in ("ec2", "iam", "logs"))
@@ -601,7 +646,12 @@ class Runner:
         from matrix.suites import run_synth_suite
         from matrix.synth import synthesize
 
-        synth = synthesize(self.cells, flavor=self.options.cdk, progress=self.progress, worker=self.synth_worker)
+        given = self.options.documents
+        if given and (self.options.synth_check or self.options.dev):
+            raise UsageError("cells deployed from given documents (RunOptions.documents) are not synthesized "
+                             "here, so the synth suite cannot check them: switch synth_check (and dev) off")
+        synth = synthesize([c for c in self.cells if c.id not in given], flavor=self.options.cdk,
+                           progress=self.progress, worker=self.synth_worker)
         self.progress(f"synth: {len(synth.synthesized)} synthesized, {len(synth.cached)} from cache "
                       f"({synth.seconds:.1f} s)")
         # the dev loop checks what it re-synthesized, in this process (the rules take milliseconds; a
