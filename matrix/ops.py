@@ -9,7 +9,7 @@ import json
 import shlex
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -217,7 +217,6 @@ class SweepTarget:
     suffix: str
     fault: str | None
     access: Access
-    emulator: str | None = None
 
 
 def sweep_targets(run_id: str | None, all_runs: bool) -> list[SweepTarget]:
@@ -228,8 +227,7 @@ def sweep_targets(run_id: str | None, all_runs: bool) -> list[SweepTarget]:
         for c in ledger.get("cells", []):
             access = Access(c["region"], c.get("endpoint"), c.get("access_key"), c.get("secret_key"), None,
                             c.get("profile"), c.get("account_id", ""))
-            out.append(SweepTarget(ledger["run_id"], c["cell"], c["region"], c["suffix"], c.get("fault"), access,
-                                   c.get("emulator")))
+            out.append(SweepTarget(ledger["run_id"], c["cell"], c["region"], c["suffix"], c.get("fault"), access))
     if not out and not all_runs:
         raise UsageError(f"run {run_id!r} is unknown here (no ledger of that run in {build_dir() / 'runs'}); "
                          f"known runs: {', '.join(ld['run_id'] for ld in ledgers()) or 'none'}")
@@ -243,13 +241,9 @@ def run_sweep(run_id: str | None, all_runs: bool, dry_run: bool, log: Callable[[
     failures = 0
     found_any = 0
     for t in sweep_targets(run_id, all_runs):
-        alive = [u for u in (t.access.endpoint, t.emulator) if u and (answers(u, 2) or health(u))]
-        if t.access.endpoint and not alive:
-            log(f"[{t.cell}] run {t.run_id}: emulator {t.emulator or t.access.endpoint} is gone; "
-                "nothing can be left there")
+        if t.access.endpoint and not (answers(t.access.endpoint, 2) or health(t.access.endpoint)):
+            log(f"[{t.cell}] run {t.run_id}: emulator {t.access.endpoint} is gone; nothing can be left there")
             continue
-        if alive and alive[0] != t.access.endpoint:  # its strict front is gone: deletes need no judge
-            t.access = replace(t.access, endpoint=alive[0])
         clients = ClientFactory(t.access)
         left = find_leftovers(clients, t.region, {"RunId": t.run_id, "EnvironmentSuffix": t.suffix}, fault=t.fault)
         found_any += len(left)

@@ -205,7 +205,9 @@ class CellRun:
         import socket
         from urllib.parse import urlsplit
 
-        endpoint = self.clients.access.endpoint if self.clients is not None else None
+        # the emulator itself: the strict front (and a fault proxy) in front of it still accept connections
+        # and answer 502 when it is gone
+        endpoint = self.target.emulator_url or (self.clients.access.endpoint if self.clients is not None else None)
         if not endpoint:
             return None
         parts = urlsplit(endpoint)
@@ -367,8 +369,9 @@ class CellRun:
         self.deployment.save()
         record_in_ledger(self.run_id, {
             "cell": self.cell.id, "region": self.cell.region, "suffix": self.cell.suffix, "fault": self.cell.fault,
-            "target": self.cell.target, "endpoint": access.endpoint, "emulator": self.target.emulator_url,
-            "account_id": access.account_id,
+            # sweeps go to the emulator itself (deletes need no judge; a run's front may be gone by then)
+            "target": self.cell.target, "endpoint": self.target.emulator_url or access.endpoint,
+            "front": self.target.front.url if self.target.front is not None else None, "account_id": access.account_id,
             "access_key": self.deployment.access_key, "secret_key": self.deployment.secret_key,
             "profile": access.profile})
         return access

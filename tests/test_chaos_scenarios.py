@@ -78,8 +78,8 @@ def test_fault_proxies_chain_in_front_of_the_strict_emulator(scenario_run):
     cells = {c["cell"]: c for c in ledger["cells"]}
     for name in ("throttle-ec2", "throttle-all", "server-errors", "latency", "throttle-storm"):
         cell = cells[f"us-east-1-qa-{name}"]
-        assert cell["endpoint"] != cell["emulator"], cell  # the strict front, not moto itself
-        assert _report(build, name)["proxy"]["upstream"] == cell["endpoint"]
+        assert cell["front"] and cell["front"] != cell["endpoint"], cell  # the strict front, not moto itself
+        assert _report(build, name)["proxy"]["upstream"] == cell["front"]
 
 
 def test_latency_shows_in_the_durations(scenario_run):

@@ -89,7 +89,7 @@ def test_a_run_on_localstack_passes_through_the_strict_emulator(localstack, ls_b
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     ledger = json.loads(next((build / "runs").glob("*.json")).read_text())["cells"][0]
-    assert ledger["emulator"] == localstack.url.rstrip("/") != ledger["endpoint"]
+    assert ledger["endpoint"] == localstack.url.rstrip("/") != ledger["front"]
     suite = (build / "cells" / "us-east-1-dev" / "live-suite.txt").read_text()
     assert re.search(r"\b\d+ passed", suite) and "failed" not in suite, suite[-2000:]
     assert not list((build / "emulators").glob("strict-*.json")), "the run's front is stopped with the run"
