@@ -24,6 +24,10 @@ result.json, is one of:
 
 False positives: clean stacks deployed the same way, at least one per clean variant kind (`FP_CELLS`);
 any that does not pass end to end (apply, live suite, destroy, leak check) is one.
+
+Case cells make 2 attempts per call (a refusal or a moto 500 is not retried for a minute) and have 180 s
+each; the clean cells keep the run's default retries (the chaos and prerelease cells' faults need them).
+Cell logs, results and the mutated documents stay under <build>/live, <build>/cells.
 """
 
 from __future__ import annotations
@@ -256,7 +260,9 @@ def outcome(result: Any) -> Outcome:
         if cause == "ResponseParserError":  # moto's HTML 500 page
             return Outcome(False, f"{cause}: {error['message']}", extra={**base, "class": "emulator"})
     if error.get("step") in ("start", "apply") and (cause in CLIENT_SIDE or error.get("category") == "PolicyViolation"):
-        return Outcome(False, f"{cause}: {error['message']}", extra={**base, "class": "engine"})
+        message = error.get("message", "")
+        detail = message if message.startswith(f"{cause}:") else f"{cause}: {message}"
+        return Outcome(False, detail, extra={**base, "class": "engine", "cause": cause})
     return Outcome(False, f"{error.get('step')}: {error.get('category')}: {error.get('message', '')}",
                    extra={**base, "class": "other"})
 
