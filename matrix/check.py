@@ -1,8 +1,9 @@
-"""`python -m matrix check FILE...`: the synth policy rules on any synthesized cdk.tf.json.
+"""`python -m matrix check FILE...`: the AWS acceptance catalogue on any synthesized cdk.tf.json.
 
 Loads each file (bad paths or JSON are a UsageError: exit 2, nothing checked), gives every file
 its context (cell label, region, suffix, the project folder holding cdktf.json) and runs the
-per-cell and cross-cell rules of suites/synth/policies.py.
+per-cell and cross-cell rules of matrix/catalogue. Each finding prints as one line: rule id,
+address, what is wrong, the AWS error it prevents (or what breaks) and the fix.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import json
 import re
 from pathlib import Path
 
+from matrix.catalogue import CROSS_CHECKS, RULES, Context, Finding, SynthDoc, check_docs
 from matrix.errors import UsageError
-from suites.synth.policies import CROSS_RULES, RULES, Context, SynthDoc, Violation, check_docs
 
 
 def find_project(start: Path) -> Path:
@@ -37,7 +38,7 @@ def _name(key: object) -> str:
 def shape_problem(data: dict) -> str | None:
     """What is wrong with the block structure of a Terraform JSON document, None when it is sound.
 
-    The policy rules read `resource`/`data` as {type: {name: {arguments}}}, `provider` as
+    The rules read `resource`/`data` as {type: {name: {arguments}}}, `provider` as
     {name: {block} or [{block}]} (with `default_tags` blocks as objects), `terraform` as
     an object whose `backend` is {kind: {settings}}, and `output`/`variable`/`locals` as objects."""
     for section in ("resource", "data"):
@@ -113,11 +114,11 @@ def load_doc(path: Path, project: Path | None, region: str | None, suffix: str |
 
 def check_files(
     files: list[Path], project: Path | None = None, region: str | None = None, suffix: str | None = None
-) -> tuple[list[Violation], str]:
+) -> tuple[list[Finding], str]:
     if project is not None and not project.is_dir():
         raise UsageError(f"--project {project}: not a folder")
     docs = [load_doc(f, project, region, suffix) for f in files]
     violations = check_docs(docs)
-    rules = len(RULES) + (len(CROSS_RULES) if len(docs) > 1 else 0)
+    rules = len(RULES) - (0 if len(docs) > 1 else len(CROSS_CHECKS))
     state = f"{len(violations)} violation(s)" if violations else "clean"
     return violations, f"check: {len(docs)} file(s), {rules} rules: {state}"

@@ -92,7 +92,13 @@ def env_exports(cell_id: str) -> list[str]:
         known = ", ".join(known_cells()) or "none"
         raise UsageError(f"cell {cell_id!r} has no deployment record in {build_dir() / 'deployments'} "
                          f"(deployed cells: {known}); deploy it with `python -m matrix run --keep`")
+    if d.endpoint and reach(d) is None:
+        raise StackmatrixError(f"cell {cell_id}: its emulator at {d.emulator or d.endpoint} is gone, and with it "
+                               f"the cell; forget it with `python -m matrix destroy {cell_id}`")
     lines = [f"# cell {d.cell}: run {d.run_id}, target {d.target}, account {d.account_id}"]
+    if d.emulator:
+        lines.append(f"# endpoint: the strict emulator in front of {d.emulator}: calls AWS would refuse "
+                     "are refused with AWS's error")
     lines.append(f"export AWS_REGION={shlex.quote(d.region)} AWS_DEFAULT_REGION={shlex.quote(d.region)}")
     if d.endpoint:
         lines.append(f"export AWS_ENDPOINT_URL={shlex.quote(d.endpoint)}")
@@ -106,18 +112,40 @@ def env_exports(cell_id: str) -> list[str]:
 
 # -- destroy -----------------------------------------------------------------------------------
 
+def _emulator_answers(target: str, url: str | None) -> bool:
+    if not url:
+        return False
+    if target == "moto":
+        from matrix.targets.moto import answers
+
+        return answers(url, 2)
+    from matrix.targets.localstack_host import health
+
+    return health(url) is not None
+
+
+def reach(d: Deployment) -> str | None:
+    """The endpoint that reaches a deployed cell now, or None when its emulator is gone. A cell behind
+    the strict emulator keeps it: when the emulator answers but its front died, the front is started
+    again (on its old port when free) and the record follows it."""
+    if d.target not in ("moto", "localstack"):
+        return d.endpoint
+    if _emulator_answers(d.target, d.endpoint):
+        return d.endpoint
+    if not (d.emulator and d.strict_front and _emulator_answers(d.target, d.emulator)):
+        return None
+    from matrix.targets.strict_front import StrictFront, port_of
+
+    front = StrictFront.ensure(d.strict_front, d.emulator, port=port_of(d.endpoint or ""))
+    if front.url != d.endpoint:
+        d.endpoint = front.url
+        d.save()
+    return d.endpoint
+
+
 def _target_for(d: Deployment):
     """The target a record's cell lives on, or None when its emulator is gone."""
-    if d.target == "moto":
-        from matrix.targets.moto import MotoTarget, answers
-
-        return MotoTarget(endpoint=d.endpoint) if d.endpoint and answers(d.endpoint, 2) else None
-    if d.target == "localstack":
-        from matrix.targets.localstack import LocalStackTarget
-        from matrix.targets.localstack_host import health
-
-        return LocalStackTarget(endpoint=d.endpoint) if d.endpoint and health(d.endpoint) else None
-    return "aws"
+    return None if d.endpoint and reach(d) is None else d.target
 
 
 def destroy_deployments(cells: list[str], profile_cells: list[Cell] | None, log: Callable[[str], None],

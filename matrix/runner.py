@@ -3,7 +3,9 @@ teardown guaranteed.
 
   Runner.run()
     synth (one process, cached) -> synth policy suite (fails fast: nothing deployed on violations)
-    target.start()              -> one emulator (or account) for the run
+    target.start()              -> one emulator (or account) for the run, behind the strict emulator
+                                   (on moto and LocalStack unless --no-strict: every client path of
+                                   every cell goes through it, matrix/targets/strict_front.py)
     CellRun.execute() x N       -> on `jobs` threads:
         deployment record -> backend check/bootstrap -> apply -> outputs -> live suite
         -> (chaos expectations) -> destroy -> leak check -> result.json
@@ -69,10 +71,14 @@ class RunOptions:
     dev: bool = False  # dev loop: skip the apply of a kept cell whose stack did not change
     refresh: bool = False  # dev loop: apply (refresh against the account) even when unchanged
     chaos_backend: str = "proxy"  # proxy | localstack (its Chaos API, where the edition has one)
+    strict: bool = True  # the strict emulator in front of moto / LocalStack (run --no-strict: off)
     allow_real_aws: bool = False
     yes: bool = False
     max_cells: int | None = None
     aws: dict[str, Any] = field(default_factory=dict)  # profile file [profiles.P.aws]
+    #: cell id -> a cdk.tf.json to deploy instead of the cell's synthesized one (not synthesized then);
+    #: the fidelity harness deploys mutated stacks this way (tests/fidelity/live_stage.py)
+    documents: dict[str, str] = field(default_factory=dict)
 
 
 def new_run_id() -> str:
@@ -83,11 +89,11 @@ def make_target(options: RunOptions, progress: Callable[[str], None] = print) ->
     if options.target == "moto":
         from matrix.targets.moto import MotoTarget
 
-        return MotoTarget(endpoint=options.endpoint)
+        return MotoTarget(endpoint=options.endpoint, strict=options.strict)
     if options.target == "localstack":
         from matrix.targets.localstack import LocalStackTarget
 
-        return LocalStackTarget(endpoint=options.endpoint, log=progress)
+        return LocalStackTarget(endpoint=options.endpoint, log=progress, strict=options.strict)
     if options.target == "aws":
         from matrix.targets.aws import AwsTarget
 
@@ -190,7 +196,7 @@ class CellRun:
         if gone and not isinstance(exc, StepFailed):
             message, category = f"{message} ({gone})", "EmulatorGone"
         if self.result.error is None:
-            self.result.error = {"step": step, "category": category, "message": message}
+            self.result.error = {"step": step, "category": category, "message": message, **error_origin(exc)}
         self.result.status = "failed" if isinstance(exc, StepFailed | AssertionError) else "broken"
         self.say(f"FAILED at {step}: {message}")
 
@@ -199,7 +205,9 @@ class CellRun:
         import socket
         from urllib.parse import urlsplit
 
-        endpoint = self.clients.access.endpoint if self.clients is not None else None
+        # the emulator itself: the strict front (and a fault proxy) in front of it still accept connections
+        # and answer 502 when it is gone
+        endpoint = self.target.emulator_url or (self.clients.access.endpoint if self.clients is not None else None)
         if not endpoint:
             return None
         parts = urlsplit(endpoint)
@@ -212,7 +220,8 @@ class CellRun:
 
     def _deploy_and_test(self) -> None:
         cell, opts = self.cell, self.options
-        synth = build_dir() / "synth" / cell.id / "cdk.tf.json"
+        given = opts.documents.get(cell.id)
+        synth = Path(given) if given else build_dir() / "synth" / cell.id / "cdk.tf.json"
         self.deployment = Deployment.load(cell.id)
         if self.deployment and (self.deployment.target != cell.target):
             raise UsageError(f"cell {cell.id} is deployed on {self.deployment.target} (build/deployments); "
@@ -351,6 +360,8 @@ class CellRun:
         self.deployment = Deployment(
             cell=self.cell.id, run_id=self.run_id, target=self.cell.target, engine=self.cell.engine,
             region=self.cell.region, endpoint=access.endpoint, account_id=access.account_id,
+            emulator=self.target.emulator_url if self.target.front is not None else None,
+            strict_front=self.target.front.name if self.target.front is not None else None,
             access_key=access.access_key if self.cell.target != "aws" else None,  # emulator test keys only
             secret_key=access.secret_key if self.cell.target != "aws" else None, profile=access.profile,
             suffix=self.cell.suffix, fault=self.cell.fault, matrix_profile=self.cell.profile,
@@ -358,7 +369,9 @@ class CellRun:
         self.deployment.save()
         record_in_ledger(self.run_id, {
             "cell": self.cell.id, "region": self.cell.region, "suffix": self.cell.suffix, "fault": self.cell.fault,
-            "target": self.cell.target, "endpoint": access.endpoint, "account_id": access.account_id,
+            # sweeps go to the emulator itself (deletes need no judge; a run's front may be gone by then)
+            "target": self.cell.target, "endpoint": self.target.emulator_url or access.endpoint,
+            "front": self.target.front.url if self.target.front is not None else None, "account_id": access.account_id,
             "access_key": self.deployment.access_key, "secret_key": self.deployment.secret_key,
             "profile": access.profile})
         return access
@@ -406,11 +419,14 @@ class CellRun:
                 "secret_key": access.secret_key, "profile": access.profile, "account_id": access.account_id}),
             "STACKMATRIX_RUN_ID": self.deployment.run_id,
             "STACKMATRIX_SUITE_COUNTERS": str(counters_file),
+            "AWS_SDK_UA_APP_ID": "stackmatrix-live",  # names the suite's calls (strict front stats, CloudTrail)
             "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")])),
         })
+        junit = self.result.folder / "live-junit.xml"
+        junit.unlink(missing_ok=True)
         cmd = [sys.executable, "-m", "pytest", str(SUITES / "live"), "-q", "-p", "no:cacheprovider",
-               "--rootdir", str(SUITES), f"--alluredir={allure_results_dir()}", *plugin_args(),
-               *self.options.extra_pytest]
+               "--rootdir", str(SUITES), f"--alluredir={allure_results_dir()}", f"--junitxml={junit}",
+               *plugin_args(), *self.options.extra_pytest]
         remaining = max(30.0, self.options.cell_timeout)
         proc = subprocess.run(cmd, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=remaining,
                               check=False)
@@ -418,6 +434,7 @@ class CellRun:
                            step=step)
         if counters_file.is_file():
             step.details["suite_api"] = json.loads(counters_file.read_text())
+        step.details["tests"] = suite_outcomes(junit)
         summary = (proc.stdout.strip().splitlines() or ["(no output)"])[-1]
         step.message = summary
         self.say(f"live suite: {summary}")
@@ -526,12 +543,50 @@ class StepFailed(StackmatrixError):
 
 def policy_violations(cells: list[Cell]) -> list[Any]:
     """The synth policy rules on synthesized cells, in this process (the dev loop's quick check)."""
-    from suites.synth.policies import Context, SynthDoc, check_docs
+    from matrix.catalogue import Context, SynthDoc, check_docs
 
     docs = [SynthDoc.load(build_dir() / "synth" / c.id / "cdk.tf.json",
                           Context(cell=c.id, region=c.region, suffix=c.suffix, project_dir=PROJECT_ROOT))
             for c in cells]
     return check_docs(docs) if docs else []
+
+
+def suite_outcomes(junit: Path) -> dict[str, list[dict[str, str]]]:
+    """The live suite's JUnit file as data: {"failed": [{"test", "message"}], "skipped": [{"test", "reason"}]}
+    (a failure excused as a known emulator gap is a skip whose reason starts "Emulator gap")."""
+    import xml.etree.ElementTree as ET
+
+    out: dict[str, list[dict[str, str]]] = {"failed": [], "skipped": []}
+    try:
+        root = ET.parse(junit).getroot()  # noqa: S314 - pytest's own file, written a moment ago
+    except (OSError, ET.ParseError):
+        return out
+    for case in root.iter("testcase"):
+        name = f"{case.get('classname', '').rsplit('.', 1)[-1]}::{case.get('name', '')}"
+        for tag, key, field_name in (("failure", "failed", "message"), ("error", "failed", "message"),
+                                     ("skipped", "skipped", "reason")):
+            found = case.find(tag)
+            if found is not None:
+                text = (found.get("message") or found.text or "").strip()
+                out[key].append({"test": name, field_name: redact(" ".join(text.split()))[:500]})
+                break
+    return out
+
+
+def error_origin(exc: BaseException) -> dict[str, Any]:
+    """What raised a failure, as data: the root cause's class ("cause") and, when an AWS API (or the
+    emulator) answered with an error, {"code", "status", "operation"} under "aws_error"."""
+    from botocore.exceptions import ClientError
+
+    root = exc
+    while getattr(root, "cause", None) is not None and root.cause is not root:
+        root = root.cause
+    out: dict[str, Any] = {"cause": type(root).__name__}
+    if isinstance(root, ClientError):
+        meta = root.response.get("ResponseMetadata", {})
+        out["aws_error"] = {"code": root.response.get("Error", {}).get("Code", ""),
+                            "status": meta.get("HTTPStatusCode"), "operation": root.operation_name}
+    return out
 
 
 def resource_mutations(clients: ClientFactory) -> int:
@@ -594,7 +649,12 @@ class Runner:
         from matrix.suites import run_synth_suite
         from matrix.synth import synthesize
 
-        synth = synthesize(self.cells, flavor=self.options.cdk, progress=self.progress, worker=self.synth_worker)
+        given = self.options.documents
+        if given and (self.options.synth_check or self.options.dev):
+            raise UsageError("cells deployed from given documents (RunOptions.documents) are not synthesized "
+                             "here, so the synth suite cannot check them: switch synth_check (and dev) off")
+        synth = synthesize([c for c in self.cells if c.id not in given], flavor=self.options.cdk,
+                           progress=self.progress, worker=self.synth_worker)
         self.progress(f"synth: {len(synth.synthesized)} synthesized, {len(synth.cached)} from cache "
                       f"({synth.seconds:.1f} s)")
         # the dev loop checks what it re-synthesized, in this process (the rules take milliseconds; a

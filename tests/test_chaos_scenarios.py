@@ -71,6 +71,17 @@ def test_faults_were_injected_and_retried(scenario_run, name):
         assert {e["code"] for e in events} == {"RequestLimitExceeded"}
 
 
+def test_fault_proxies_chain_in_front_of_the_strict_emulator(scenario_run):
+    """client -> the cell's fault proxy -> the target's strict emulator -> moto, for every proxy scenario."""
+    build = scenario_run[1]
+    ledger = json.loads(next((build / "runs").glob("*.json")).read_text())
+    cells = {c["cell"]: c for c in ledger["cells"]}
+    for name in ("throttle-ec2", "throttle-all", "server-errors", "latency", "throttle-storm"):
+        cell = cells[f"us-east-1-qa-{name}"]
+        assert cell["front"] and cell["front"] != cell["endpoint"], cell  # the strict front, not moto itself
+        assert _report(build, name)["proxy"]["upstream"] == cell["front"]
+
+
 def test_latency_shows_in_the_durations(scenario_run):
     report = _report(scenario_run[1], "latency")
     assert report["faults"]["by_effect"]["latency"] >= report["live_calls"]

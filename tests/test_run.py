@@ -88,6 +88,7 @@ def test_missing_state_bucket_fails_cleanly(fresh_build):
     assert "stackmatrix-tfstate-us-east-1" in out.stdout and "--bootstrap-backend" in out.stdout
     result = json.loads((fresh_build / "cells" / "us-east-1-dev" / "result.json").read_text())
     assert result["error"]["step"] == "backend"
+    assert result["error"]["cause"] == "MissingStateBucket" and "aws_error" not in result["error"]
     assert [s["name"] for s in result["steps"]] == ["backend"], "nothing deployed, nothing to destroy"
 
 
@@ -123,3 +124,68 @@ def test_a_known_emulator_gap_is_reported_as_such(tmp_path, moto_url, synth_root
     gap = [r for r in results if r["name"].startswith("test_state_bucket")]
     assert gap and gap[0]["status"] == "skipped"
     assert "Emulator gap: s3-default-encryption" in gap[0]["statusDetails"]["message"]
+    result = json.loads((build / "cells" / "us-east-1-dev" / "result.json").read_text())
+    tests = next(s for s in result["steps"] if s["name"] == "live suite")["details"]["tests"]
+    assert tests["failed"] == []
+    assert [t["test"] for t in tests["skipped"]] == ["test_vpc::test_state_bucket_is_versioned_encrypted_and_private"]
+    assert tests["skipped"][0]["reason"].startswith("Emulator gap: s3-default-encryption"), tests
+
+
+def test_live_suite_outcomes_are_read_from_pytest_junit(tmp_path):
+    """suite_outcomes() on the JUnit file of a real pytest run: failures and errors are failed (named
+    module::test, with their message), skips and xfails are skipped (with their reason)."""
+    from matrix.runner import suite_outcomes
+
+    (tmp_path / "test_mod.py").write_text(
+        "import pytest\n"
+        "@pytest.fixture\ndef broken():\n    raise RuntimeError('fixture down')\n"
+        "def test_ok():\n    pass\n"
+        "def test_fails():\n    assert 1 == 2, 'one is not two'\n"
+        "def test_errors(broken):\n    pass\n"
+        "def test_skips():\n    pytest.skip('Emulator gap: some-gap (moto)')\n"
+        "@pytest.mark.parametrize('x', ['a.b'])\ndef test_param(x):\n    assert x == 'c'\n")
+    junit = tmp_path / "junit.xml"
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(tmp_path / "test_mod.py"), "-q", "-p",
+                           "no:cacheprovider", f"--junitxml={junit}", "--rootdir", str(tmp_path)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stdout
+    out = suite_outcomes(junit)
+    failed = {t["test"]: t["message"] for t in out["failed"]}
+    assert set(failed) == {"test_mod::test_fails", "test_mod::test_errors", "test_mod::test_param[a.b]"}
+    assert "one is not two" in failed["test_mod::test_fails"]
+    assert "fixture down" in failed["test_mod::test_errors"]
+    assert out["skipped"] == [{"test": "test_mod::test_skips", "reason": "Emulator gap: some-gap (moto)"}]
+    assert suite_outcomes(tmp_path / "missing.xml") == {"failed": [], "skipped": []}
+
+
+def test_error_origin_names_the_root_cause_and_the_emulators_answer(moto_url):
+    """A real refusal from moto, wrapped as the embedded engine wraps it: the code, status and operation
+    come out as data; an engine-side cause has no aws_error."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    from matrix.engines.embedded.config import ConfigError
+    from matrix.engines.embedded.engine import ApplyError
+    from matrix.runner import error_origin
+
+    ec2 = boto3.client("ec2", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="a",
+                       aws_secret_access_key="b")
+    with pytest.raises(ClientError) as refused:
+        ec2.create_vpc(CidrBlock="10.0.0.0/29")
+    origin = error_origin(ApplyError("aws_vpc.vpc", "create", refused.value))
+    assert origin == {"cause": "ClientError",
+                      "aws_error": {"code": "InvalidVpc.Range", "status": 400, "operation": "CreateVpc"}}
+    assert error_origin(ConfigError("x: cannot apply")) == {"cause": "ConfigError"}
+    assert error_origin(ApplyError("a.b", "create", RuntimeError("unknown"))) == {"cause": "RuntimeError"}
+
+
+def test_given_documents_need_the_synth_check_off(tmp_path, monkeypatch):
+    from matrix.cells import expand
+    from matrix.errors import UsageError
+    from matrix.runner import Runner, RunOptions
+
+    monkeypatch.setenv("STACKMATRIX_BUILD", str(tmp_path / "build"))
+    cell = expand("dev")[0]
+    options = RunOptions(documents={cell.id: str(tmp_path / "cdk.tf.json")})
+    with pytest.raises(UsageError, match="synth_check"):
+        Runner([cell], options, progress=lambda _m: None).run()

@@ -27,6 +27,8 @@ often than not. What differs (LocalStack vs moto), per gap id (service, operatio
         moto: 404 NoSuchPublicAccessBlockConfiguration
         localstack: all four flags true (as AWS since 2023)
     s3-bucket-not-empty-message (s3, DeleteBucket): same code, longer message on LocalStack
+    ec2-nat-connectivity-none (ec2, CreateNatGateway without ConnectivityType)
+        moto: "public" (as AWS)        localstack: the string "None"
     ec2-delete-missing-nat (ec2, DeleteNatGateway of an unknown id)
         moto: HTTP 500 with an HTML body (botocore ResponseParserError, retried as a 500)
         localstack: HTTP 500 InternalError "'NoneType' object has no attribute 'state'"
@@ -48,6 +50,9 @@ What both get wrong the same way (AWS behaves otherwise):
     ec2-flow-log-unchecked-role     create_flow_logs accepts a role that does not exist
     logs-retention-any-value        put_retention_policy accepts 13 or 9999 days
     s3-no-cross-account-denial      another account reads, writes and lists a bucket it does not own
+
+`closed_by` names what makes a run see AWS's behaviour anyway: the strict emulator that every
+run puts in front of both emulators (matrix/chaos/strict.py) or the live suite's behaviour checks.
 
 Same in both and as AWS (checked, no gap): flow-log MaxAggregationInterval 300 rejected with
 InvalidParameter (60/600 accepted); S3 `If-None-Match: *` gives 412 PreconditionFailed on an
@@ -113,6 +118,14 @@ KNOWN_GAPS: dict[str, dict[str, str]] = {
         "aws": "as LocalStack",
         "impact": "none when matching on the error code; never match on the message",
     },
+    "ec2-nat-connectivity-none": {
+        "service": "ec2", "operation": "CreateNatGateway / DescribeNatGateways",
+        "moto": "ConnectivityType \"public\" when none was given (as AWS)",
+        "localstack": "ConnectivityType \"None\" (the string) when none was given; \"public\" when given",
+        "aws": "public by default",
+        "impact": "judge a NAT private only when it says \"private\"; public-ness is its Elastic IP and the "
+                  "route of its subnet to an internet gateway (suites/live/behaviour.py)",
+    },
     "ec2-delete-missing-nat": {
         "service": "ec2", "operation": "DeleteNatGateway",
         "moto": "HTTP 500 with an HTML body (AttributeError inside moto): botocore raises "
@@ -161,6 +174,7 @@ KNOWN_GAPS: dict[str, dict[str, str]] = {
         "localstack": "same as moto",
         "aws": "InvalidServiceName",
         "impact": "a wrong-region endpoint service name deploys on emulators; the synth rules must catch it",
+        "closed_by": "the strict emulator (rule vpc-endpoint-service: InvalidServiceName) and the synth catalogue",
     },
     "ec2-delete-missing-vpce": {
         "service": "ec2", "operation": "DeleteVpcEndpoints",
@@ -175,6 +189,7 @@ KNOWN_GAPS: dict[str, dict[str, str]] = {
         "localstack": "same as moto",
         "aws": "InvalidParameterValue",
         "impact": "hard-coded AZ names deploy on emulators; take AZs from DescribeAvailabilityZones",
+        "closed_by": "the strict emulator (rule subnet-az-in-region: InvalidParameterValue)",
     },
     "ec2-route-unknown-nat": {
         "service": "ec2", "operation": "CreateRoute",
@@ -182,6 +197,7 @@ KNOWN_GAPS: dict[str, dict[str, str]] = {
         "localstack": "same as moto",
         "aws": "InvalidNatGatewayID.NotFound",
         "impact": "a route to a wrong NAT deploys on emulators; live suites must resolve route targets",
+        "closed_by": "the live suite's egress check (suites/live/behaviour.py) resolves every route target",
     },
     "ec2-loose-dependencies": {
         "service": "ec2", "operation": "DeleteSubnet / ReleaseAddress",
@@ -203,6 +219,7 @@ KNOWN_GAPS: dict[str, dict[str, str]] = {
         "localstack": "same as moto",
         "aws": "the role must exist and trust vpc-flow-logs (exact error not measured here)",
         "impact": "a wrong role ARN deploys; live suites must check the role exists and is assumable",
+        "closed_by": "the live suite's flow-log delivery check: role exists, trusts vpc-flow-logs, may write",
     },
     "s3-no-cross-account-denial": {
         "service": "s3", "operation": "GetObject / PutObject / ListObjectsV2",
@@ -218,6 +235,7 @@ KNOWN_GAPS: dict[str, dict[str, str]] = {
         "localstack": "same as moto",
         "aws": "InvalidParameterException unless one of 1, 3, 5, 7, 14, 30, ... days",
         "impact": "a retention AWS refuses deploys on emulators; the synth rules (stack/config.py) catch it",
+        "closed_by": "the strict emulator (rule schema-enum: InvalidParameterException, AWS's value set)",
     },
 }
 

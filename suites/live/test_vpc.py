@@ -1,7 +1,8 @@
 """The live suite: what was deployed matches what the stack promises, read back from AWS.
 
 Every expectation is computed from the cell (region, suffix, StackConfig) and the outputs file;
-no region, id or name is written here.
+no region, id or name is written here. The behaviour checks (egress, flow-log delivery) follow
+the wiring AWS reports, link by link (behaviour.py).
 """
 
 from __future__ import annotations
@@ -10,6 +11,11 @@ import json
 from urllib.parse import unquote
 
 import pytest
+
+from suites.live.behaviour import egress_problems, flow_log_problems
+
+#: how a failure that compares AWS with the cell's StackConfig (not with a fixed expectation) says so
+STACK_CONFIG_SAYS = "the cell's StackConfig says"
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +43,9 @@ def _table_of(route_tables, subnet_id):
 
 def test_vpc_cidr_and_dns(ec2, outputs, stack_config):
     vpc = ec2.describe_vpcs(VpcIds=[outputs["vpc_id"]])["Vpcs"][0]
-    assert vpc["CidrBlock"] == stack_config.vpc_cidr == outputs["vpc_cidr"]
+    assert vpc["CidrBlock"] == stack_config.vpc_cidr, (
+        f"{outputs['vpc_id']}: CIDR {vpc['CidrBlock']}, {STACK_CONFIG_SAYS} {stack_config.vpc_cidr}")
+    assert outputs["vpc_cidr"] == vpc["CidrBlock"]
     for attribute, key in (("enableDnsSupport", "EnableDnsSupport"), ("enableDnsHostnames", "EnableDnsHostnames")):
         value = ec2.describe_vpc_attribute(VpcId=outputs["vpc_id"], Attribute=attribute)[key]["Value"]
         assert value is True, f"{attribute} is off on {outputs['vpc_id']}"
@@ -47,11 +55,13 @@ def test_subnets_in_distinct_azs_with_expected_cidrs(subnets, outputs, stack_con
     public_cidrs, private_cidrs = stack_config.subnet_cidrs()
     for tier, ids, cidrs in (("public", outputs["public_subnet_ids"], public_cidrs),
                              ("private", outputs["private_subnet_ids"], private_cidrs)):
-        assert len(ids) == stack_config.az_count, f"{len(ids)} {tier} subnets for {stack_config.az_count} AZs"
+        assert len(ids) == stack_config.az_count, (
+            f"{len(ids)} {tier} subnets, {STACK_CONFIG_SAYS} {stack_config.az_count} AZs")
         azs = [subnets[i]["AvailabilityZone"] for i in ids]
         assert len(set(azs)) == len(azs), f"{tier} subnets share an AZ: {azs}"
         assert all(az.startswith(region) for az in azs), f"{tier} subnets outside {region}: {azs}"
-        assert sorted(subnets[i]["CidrBlock"] for i in ids) == sorted(cidrs)
+        found = sorted(subnets[i]["CidrBlock"] for i in ids)
+        assert found == sorted(cidrs), f"{tier} subnet CIDRs {found}, {STACK_CONFIG_SAYS} {sorted(cidrs)}"
         assert all(subnets[i]["VpcId"] == outputs["vpc_id"] for i in ids)
 
 
@@ -99,27 +109,38 @@ def test_s3_endpoint_on_every_route_table(ec2, outputs, region):
     assert set(endpoint["RouteTableIds"]) == expected
 
 
-def test_flow_log_active_every_600s_to_the_log_group_with_the_role(ec2, clients, outputs, stack_config):
+def test_flow_log_active_at_its_interval_to_the_log_group_with_the_role(ec2, clients, outputs, stack_config):
     flow = ec2.describe_flow_logs(FlowLogIds=[outputs["flow_log_id"]])["FlowLogs"][0]
     assert flow["FlowLogStatus"] == "ACTIVE"
     assert flow["ResourceId"] == outputs["vpc_id"]
-    assert flow["MaxAggregationInterval"] == stack_config.flow_log_interval == 600
+    assert flow["MaxAggregationInterval"] == stack_config.flow_log_interval, (  # 60 or 600: the catalogue judges it
+        f"interval {flow['MaxAggregationInterval']}, {STACK_CONFIG_SAYS} {stack_config.flow_log_interval}")
     assert flow["DeliverLogsPermissionArn"] == outputs["flow_log_role_arn"]
     destination = flow.get("LogDestination") or flow.get("LogGroupName", "")
     assert outputs["log_group_name"] in destination
     groups = clients.client("logs").describe_log_groups(logGroupNamePrefix=outputs["log_group_name"])["logGroups"]
     group = next(g for g in groups if g["logGroupName"] == outputs["log_group_name"])
-    assert group.get("retentionInDays") == stack_config.log_retention_days
+    assert group.get("retentionInDays") == stack_config.log_retention_days, (
+        f"retention {group.get('retentionInDays')} days, {STACK_CONFIG_SAYS} {stack_config.log_retention_days}")
 
 
-def test_flow_log_role_trusts_only_vpc_flow_logs_and_is_scoped(clients, outputs):
+def test_private_subnets_reach_the_internet_through_a_nat_in_a_public_subnet(ec2, outputs):
+    """Route tables, associations, the NAT's subnet and the gateway's attachment, as AWS would route."""
+    problems = egress_problems(ec2, outputs["vpc_id"], outputs["private_subnet_ids"])
+    assert not problems, "\n".join(problems)
+
+
+def test_flow_log_can_deliver_to_its_log_group(clients, outputs, region):
+    """The role trusts the flow-logs service and its policies allow writing to the log group the flow
+    log names (explicit Deny, wildcards and attached policies included)."""
+    account = clients.access.account_id or clients.client("sts").get_caller_identity()["Account"]
+    problems = flow_log_problems(clients, outputs["flow_log_id"], region, account)
+    assert not problems, "\n".join(problems)
+
+
+def test_flow_log_role_policy_is_scoped(clients, outputs):
     iam = clients.client("iam")
     name = outputs["flow_log_role_arn"].rsplit("/", 1)[-1]
-    role = iam.get_role(RoleName=name)["Role"]
-    trust = role["AssumeRolePolicyDocument"]
-    trust = json.loads(unquote(trust)) if isinstance(trust, str) else trust
-    principals = [s["Principal"].get("Service") for s in trust["Statement"]]
-    assert principals == ["vpc-flow-logs.amazonaws.com"]
     for policy_name in iam.list_role_policies(RoleName=name)["PolicyNames"]:
         doc = iam.get_role_policy(RoleName=name, PolicyName=policy_name)["PolicyDocument"]
         doc = json.loads(unquote(doc)) if isinstance(doc, str) else doc
