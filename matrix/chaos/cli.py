@@ -1,7 +1,7 @@
 """`python -m matrix proxy`: the fault proxy alone, for any client.
 
     python -m matrix proxy --upstream http://127.0.0.1:5000 [--rules FILE] [--strict] [--port N]
-                           [--seed N] [--log FILE] [--cell LABEL]
+                           [--seed N] [--log FILE] [--cell LABEL] [--exit-with-upstream SECONDS]
 
 `--strict` makes it the strict emulator (matrix/chaos/strict.py): calls AWS would refuse are
 answered with AWS's error (code, status, message and its source) instead of reaching the emulator;
@@ -22,9 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import socket
 import sys
 import threading
+import time
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 
 def add_proxy_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -43,6 +46,8 @@ def add_proxy_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     p.add_argument("--seed", type=int, help="random seed for probabilities (default: the file's, else 0)")
     p.add_argument("--log", metavar="FILE", help="fault log, one JSON line per injected fault")
     p.add_argument("--cell", default="", help="cell label written in the fault log")
+    p.add_argument("--exit-with-upstream", type=float, metavar="SECONDS",
+                   help="exit when the upstream has refused connections for this long (it is gone for good)")
     p.set_defaults(func=cmd_proxy)
     return p
 
@@ -70,8 +75,20 @@ def cmd_proxy(args: argparse.Namespace) -> int:
               f"{', strict' if args.strict else ''}"
               f"{' from ' + args.rules if args.rules else ''}, seed {rules.seed}"
               f"{', log ' + args.log if args.log else ''}; Ctrl-C to stop", file=sys.stderr, flush=True)
+        gone_since: float | None = None
+        next_probe = 0.0
         while not stop.wait(0.5):
-            pass
+            if args.exit_with_upstream is None or time.monotonic() < next_probe:
+                continue
+            next_probe = time.monotonic() + min(5.0, args.exit_with_upstream / 2)
+            if _reachable(proxy.upstream_url):
+                gone_since = None
+            elif gone_since is None:
+                gone_since = time.monotonic()
+            elif time.monotonic() - gone_since >= args.exit_with_upstream:
+                print(f"fault proxy: {proxy.upstream_url} refused connections for {args.exit_with_upstream:.0f} s: "
+                      "it is gone; exiting", file=sys.stderr, flush=True)
+                break
     finally:
         proxy.stop()
         log.close()
@@ -84,6 +101,15 @@ def cmd_proxy(args: argparse.Namespace) -> int:
         print(f"strict: {summary['strict']['judged']} call(s) judged, {summary['strict']['refused']} refused: "
               f"{json.dumps(summary['strict']['refused_by_rule'])}", file=sys.stderr, flush=True)
     return 0
+
+
+def _reachable(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 80), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:

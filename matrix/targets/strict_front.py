@@ -16,6 +16,9 @@ later command finds it; its refusals go to build/emulators/strict-<name>.jsonl.
 * `ensure(name, upstream, port)`  the recorded front, else a new one (on `port`, or the recorded one,
   so that endpoints written into deployment records stay good after the front was restarted).
 * `stop()`  SIGTERM (the proxy prints its summary and exits), SIGKILL after a timeout, record removed.
+  A front whose emulator died without it (killed, or a test's in-process server) exits by itself after
+  `ORPHAN_GRACE` seconds of refused connections (`proxy --exit-with-upstream`); an emulator restarted
+  within that time keeps its front.
 * `stop_named(name)`  stop the recorded front of an emulator that is being stopped.
 * `stop_user_emulator_fronts()`  when no kept cell is left (`matrix destroy`): stop the fronts of
   emulators the user runs.
@@ -43,6 +46,7 @@ from matrix.targets.localstack_host import _alive  # the one liveness check: rea
 
 STATS = "/_stackmatrix/stats"
 MANAGED = ("moto", "localstack")  # fronts of the emulators stackmatrix starts and records itself
+ORPHAN_GRACE = 120  # a front whose emulator refused connections this long (it was killed) exits by itself
 
 
 def stats(url: str, timeout: float = 2.0) -> dict[str, Any] | None:
@@ -83,14 +87,14 @@ class StrictFront:
         if data is None:
             return None
         pid = data.get("pid")
+        if not (pid and _alive(int(pid))):
+            cls.record_path(name).unlink(missing_ok=True)
+            return None
         same = upstream is None or data.get("upstream", "").rstrip("/") == upstream.rstrip("/")
-        facts = stats(data.get("url", "")) if pid and _alive(int(pid)) and same else None
+        facts = stats(data.get("url", "")) if same else None
         if facts is not None and facts.get("strict") is not None:
             return cls(name, data["url"], data["upstream"], int(pid))
-        if pid and _alive(int(pid)) and same:
-            return None  # alive but not answering (yet): leave it and its record alone
-        cls.record_path(name).unlink(missing_ok=True)
-        return None
+        return None  # alive, but in front of another emulator or not answering: `ensure` replaces it
 
     @classmethod
     def ensure(cls, name: str, upstream: str, port: int | None = None) -> StrictFront:
@@ -113,7 +117,8 @@ class StrictFront:
         log = build_dir() / "emulators" / f"strict-{name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "matrix", "proxy", "--upstream", upstream, "--strict", "--port", str(port),
-               "--log", str(cls.log_path(name)), "--cell", f"strict-{name}"]
+               "--log", str(cls.log_path(name)), "--cell", f"strict-{name}",
+               "--exit-with-upstream", str(ORPHAN_GRACE)]
         with open(log, "ab") as err:
             proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=err,
                                     stdin=subprocess.DEVNULL, start_new_session=True)  # outlives the run

@@ -197,3 +197,23 @@ def test_proxy_command_strict(moto_url, tmp_path):
     assert proc.returncode == 0, err
     assert "strict: 1 call(s) judged, 1 refused" in err
     assert json.loads(log.read_text().splitlines()[0])["rule"] == "tag-reserved-prefix"
+
+
+def test_a_front_whose_emulator_died_exits_by_itself():
+    """`--exit-with-upstream`: the strict fronts the targets start do not outlive a killed emulator."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    proc = subprocess.Popen([sys.executable, "-m", "matrix", "proxy", "--upstream", f"http://{host}:{port}",
+                             "--strict", "--exit-with-upstream", "1"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().startswith("http://127.0.0.1:")
+        server.stop()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and "refused connections for 1 s: it is gone; exiting" in err, err
