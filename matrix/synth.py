@@ -2,7 +2,8 @@
 
 `synthesize(cells)` computes each cell's cache key (the stack's source files, the cell's
 StackConfig, the CDK flavor and its library versions), keeps cells whose
-build/synth/<cell>/meta.json carries the same key, and hands the rest to ONE worker process
+build/synth/<cell>/meta.json carries the same key (and whose locations.json, the construct
+locations SARIF points at, is there), and hands the rest to ONE worker process
 (`python -m stack.app --worker`, see stack/app.py). Loading the CDK costs seconds and hundreds of
 MB per process; one more stack in the same App costs about 0.1 s.
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 from matrix.cells import Cell
 from matrix.errors import StackmatrixError, UsageError
 from matrix.paths import PROJECT_ROOT, synth_dir
-from stack.cdk import ENV_VAR, FLAVORS
+from stack.cdk import ENV_VAR, FLAVORS, LOCATIONS_FILE
 
 STACK_SOURCES = PROJECT_ROOT / "stack"
 
@@ -83,7 +84,7 @@ def is_fresh(cell_id: str, key: str) -> bool:
         meta = json.loads((cell_dir / "meta.json").read_text())
     except (OSError, ValueError):
         return False
-    return meta.get("key") == key and (cell_dir / "cdk.tf.json").is_file()
+    return meta.get("key") == key and all((cell_dir / f).is_file() for f in ("cdk.tf.json", LOCATIONS_FILE))
 
 
 def synthesize(
