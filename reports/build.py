@@ -15,7 +15,8 @@ runner's last step do.
 
 The quality gates (matrix/gates.py) are the run's own `GateReport` when the runner passes it; else
 (`python -m matrix report`) the same `evaluate()` over the cells at hand with the limits the run
-recorded in build/gates.json (after `--merge`, over the union of the shards, with min_cells applied).
+recorded in build/gates.json (after `--merge`, or when the cells come from several runs, over the union
+of the shards, with min_cells applied).
 
 It returns a `ReportOutcome` whose `lines()` say where everything is and how to open it. Nothing
 here raises because a cell failed; a missing Node.js only makes `outcome.html.ok` False.
@@ -184,7 +185,8 @@ def build_report(*, run: Mapping[str, Any] | None = None, merge_dirs: Sequence[P
 
     report_dir = Path(output) if output else allure_report_dir()
     given = gates is not None
-    gates = gates if given else report_gates(cells, merged is not None)
+    several_runs = len({c.run_id for c in cells if c.run_id}) > 1  # shards copied into one build (GitLab)
+    gates = gates if given else report_gates(cells, merged is not None or several_runs)
     grid = build_grid(cells)
     gdir = grid_dir()
     grid_html = write_grid_html(grid, gdir / "index.html", name, report_dir=report_dir)
