@@ -11,6 +11,15 @@
 import process from "node:process";
 import { AllureReport, readConfig } from "@allurereport/core";
 
+// Allure's quality gate calls Iterator.prototype.toArray (ES2025, Node >= 22). On Node 20, which
+// jsii no longer supports but which still runs here, add that one method with its standard meaning.
+const IteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]()));
+if (typeof IteratorPrototype.toArray !== "function") {
+  Object.defineProperty(IteratorPrototype, "toArray", {
+    value: function toArray() { return Array.from(this); }, writable: true, configurable: true,
+  });
+}
+
 const [configPath, output, ...resultsDirs] = process.argv.slice(2);
 if (!configPath || !output || resultsDirs.length === 0) {
   console.error("usage: node allure_generate.mjs CONFIG OUTPUT RESULTS_DIR...");
