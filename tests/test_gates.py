@@ -5,6 +5,7 @@ a gate exits 1 naming it, with the measured value next to the limit."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -91,11 +92,11 @@ def test_a_run_that_misses_a_gate_exits_1_naming_it(tmp_path: Path, synth_root: 
 
     build = tmp_path / "build"
     shutil.copytree(synth_root / "synth", build / "synth")
-    path = _profiles(tmp_path, "")
-    path.write_text(path.read_text().replace("[profiles.dev.gates]\nmin_cells = 1", "[profiles.dev.gates]\nmin_cells = 2"))
+    path = tmp_path / "profiles.toml"
+    path.write_text(BASE.replace("[profiles.dev.gates]\nmin_cells = 1", "[profiles.dev.gates]\nmin_cells = 2"))
     out = subprocess.run([sys.executable, "-m", "matrix", "run", "--profile", "dev", "--profiles", str(path),
                           "--bootstrap-backend"], cwd=ROOT, capture_output=True, text=True, timeout=600,
-                         env={**__import__("os").environ, "STACKMATRIX_BUILD": str(build)})
+                         env={**os.environ, "STACKMATRIX_BUILD": str(build)})
     assert out.returncode == 1, out.stdout + out.stderr
     assert "PASSED   us-east-1-dev" in out.stdout  # the cell met its expectation: the gate made it 1
     assert "quality gates: 1 missed (min_cells)" in out.stdout
