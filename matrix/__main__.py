@@ -187,6 +187,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         write_run_record(result, options)
         for line in summarize(result):
             print(line)
+        from matrix.findings import describe, write_run_sarif
+        from matrix.sarif import profile_suppressions
+
+        print(describe(*write_run_sarif(cells, profile_suppressions(args.profiles))))
         if not args.no_report:
             from reports.build import build_report
 

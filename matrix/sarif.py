@@ -217,7 +217,9 @@ class Locator:
         return ["resource", *parts[:2]] if len(parts) >= 2 else []
 
     def locate(self, address: str) -> tuple[Location, Location | None]:
-        """(primary location, the cdk.tf.json block as a related location when the primary is Python)."""
+        """(primary location, the cdk.tf.json block as a related location when the primary is Python).
+        A finding about several resources ("aws_subnet.a, aws_subnet.b") is placed at the first."""
+        address = address.split(", ")[0]
         block = self.in_json(address)
         py = self.python(address)
         return (py, block) if py is not None else (block, None)
