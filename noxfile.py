@@ -112,6 +112,14 @@ def reliability(session: nox.Session) -> None:
 
 
 @nox.session(python=False)
+def fidelity(session: nox.Session) -> None:
+    """What each stage (synth, strict emulator, live suite) catches of the public AWS-refusal corpus, alone,
+    and its false positives on the clean stacks: `nox -s fidelity -- --stage synth`."""
+    env = _env(session)
+    session.run(env.python, "tests/fidelity/harness.py", *session.posargs, env=env.env(), external=True)
+
+
+@nox.session(python=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks printing side-by-side ratios: `nox -s bench -- synth`."""
     env = _env(session)

@@ -4,7 +4,7 @@ The package is the engine; its modules, in the order data flows through them:
 
 * `cells`    profiles (matrix/profiles.toml) -> validated cells, overrides, sharding
 * `synth`    cells -> one synth process -> build/synth/<cell>/cdk.tf.json, cached by content hash
-* `check`    synth policy rules (suites/synth/policies.py) over any cdk.tf.json
+* `check`    the AWS acceptance catalogue (matrix/catalogue) over any cdk.tf.json
 * `__main__` the command line (`python -m matrix ...`)
 
 This module must stay importable with the standard library alone: noxfile.py imports

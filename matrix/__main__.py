@@ -151,7 +151,7 @@ def run_options(args: argparse.Namespace, cells) -> object:
         target=cells[0].target if cells else "moto", engine=engine, jobs=args.jobs, keep=args.keep,
         bootstrap_backend=args.bootstrap_backend, lock_timeout=args.lock_timeout, force_unlock=args.force_unlock,
         cell_timeout=args.cell_timeout, endpoint=args.endpoint, cdk=args.cdk, run_id=args.run_id,
-        max_attempts=args.max_attempts, skip_live=args.skip_live,
+        max_attempts=args.max_attempts, skip_live=args.skip_live, strict=not args.no_strict,
     )
 
 
@@ -347,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expect", action="append", metavar="SCENARIO=KIND",
                    help="judge a fault scenario against another expectation (survive, fail-cleanly, ...)")
     p.add_argument("--chaos-seed", type=int, default=0, help="seed of the fault draws (reproducible runs)")
+    p.add_argument("--no-strict", action="store_true",
+                   help="moto/localstack: no strict emulator in front (calls AWS would refuse reach the emulator)")
     p.add_argument("--chaos-backend", choices=["proxy", "localstack"], default="proxy",
                    help="inject faults with our proxy (default) or a LocalStack's own Chaos API")
     p.add_argument("--allow-real-aws", action="store_true",
@@ -358,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dev", help="the dev loop: keep a cell deployed, redeploy and retest after each edit")
     _cell_selection(p)
     p.add_argument("--watch", action="store_true", help="one warm process: rerun on every change")
+    p.add_argument("--no-strict", action="store_true", help="no strict emulator in front of the emulator")
     p.add_argument("--refresh", action="store_true", help="apply even when the stack did not change")
     p.add_argument("--report", action="store_true", help="also build the HTML report")
     p.add_argument("--no-daemon", action="store_true",

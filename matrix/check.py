@@ -1,11 +1,12 @@
-"""`python -m matrix check FILE...`: the synth policy rules on any synthesized cdk.tf.json.
+"""`python -m matrix check FILE...`: the AWS acceptance catalogue on any synthesized cdk.tf.json.
 
 Loads each file (bad paths or JSON are a UsageError: exit 2, nothing checked), gives every file
 its context (cell label, region, suffix, the project folder holding cdktf.json) and runs the
-per-cell and cross-cell rules of suites/synth/policies.py. `check()` also locates each violation
-(the Python line that created the construct, from the locations.json the synthesizer wrote next to
-the file; else the block in cdk.tf.json) and applies suppressions (profile file or inline), for the
-text lines and for `--format sarif` (matrix/sarif.py).
+per-cell and cross-cell rules of matrix/catalogue. Each finding prints as one line: rule id,
+address, what is wrong, the AWS error it prevents (or what breaks) and the fix. `check()` also
+locates each finding (the Python line that created the construct, from the locations.json the
+synthesizer wrote next to the file; else the block in cdk.tf.json) and applies suppressions
+(profile file or inline), for the text lines and for `--format sarif` (matrix/sarif.py).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from matrix.catalogue import CROSS_CHECKS, RULES, Context, Finding, SynthDoc, check_docs
 from matrix.errors import UsageError
 from matrix.sarif import Located, Source, Suppression, locate
-from suites.synth.policies import CROSS_RULES, RULES, Context, SynthDoc, Violation, check_docs
 
 
 def find_project(start: Path) -> Path:
@@ -43,7 +44,7 @@ def _name(key: object) -> str:
 def shape_problem(data: dict) -> str | None:
     """What is wrong with the block structure of a Terraform JSON document, None when it is sound.
 
-    The policy rules read `resource`/`data` as {type: {name: {arguments}}}, `provider` as
+    The rules read `resource`/`data` as {type: {name: {arguments}}}, `provider` as
     {name: {block} or [{block}]} (with `default_tags` blocks as objects), `terraform` as
     an object whose `backend` is {kind: {settings}}, and `output`/`variable`/`locals` as objects."""
     for section in ("resource", "data"):
@@ -119,7 +120,7 @@ def load_doc(path: Path, project: Path | None, region: str | None, suffix: str |
 
 def check_files(
     files: list[Path], project: Path | None = None, region: str | None = None, suffix: str | None = None
-) -> tuple[list[Violation], str]:
+) -> tuple[list[Finding], str]:
     result = check(files, project, region, suffix)
     return result.violations, result.summary()
 
@@ -127,10 +128,10 @@ def check_files(
 @dataclass
 class CheckResult:
     docs: list[SynthDoc]
-    violations: list[Violation]
+    violations: list[Finding]
     rules: int
     root: Path = field(default_factory=Path.cwd)  # SARIF URIs are relative to it
-    located: list[Located] = field(default_factory=list)  # where each violation points, suppressed or not
+    located: list[Located] = field(default_factory=list)  # where each finding points, suppressed or not
 
     @property
     def open(self) -> list[Located]:
@@ -144,7 +145,7 @@ class CheckResult:
         return f"check: {len(self.docs)} file(s), {self.rules} rules: {state}"
 
     def lines(self) -> list[str]:
-        """One line per violation (rule, address, fix); a suppressed one says so and why."""
+        """One line per finding (rule, address, AWS error, fix); a suppressed one says so and why."""
         if not self.located:
             return [v.line() for v in self.violations]
         return [v.line() + (f" [suppressed: {x.suppression.reason} ({x.suppression.where})]" if x.suppression else "")
@@ -156,12 +157,12 @@ class CheckResult:
 
 def check(files: list[Path], project: Path | None = None, region: str | None = None, suffix: str | None = None,
           suppressions: Sequence[Suppression] = (), root: Path | None = None) -> CheckResult:
-    """The rules over `files`; each violation located (the stack's Python line) and its suppression found."""
+    """The rules over `files`; each finding located (the stack's Python line) and its suppression found."""
     if project is not None and not project.is_dir():
         raise UsageError(f"--project {project}: not a folder")
     docs = [load_doc(f, project, region, suffix) for f in files]
     violations = check_docs(docs)
-    rules = len(RULES) + (len(CROSS_RULES) if len(docs) > 1 else 0)
+    rules = len(RULES) - (0 if len(docs) > 1 else len(CROSS_CHECKS))
     result = CheckResult(docs, violations, rules, (root or repo_root(docs)).resolve())
     result.located = locate(violations, result.sources(), result.root, suppressions)
     return result

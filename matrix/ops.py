@@ -9,7 +9,7 @@ import json
 import shlex
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +92,13 @@ def env_exports(cell_id: str) -> list[str]:
         known = ", ".join(known_cells()) or "none"
         raise UsageError(f"cell {cell_id!r} has no deployment record in {build_dir() / 'deployments'} "
                          f"(deployed cells: {known}); deploy it with `python -m matrix run --keep`")
+    if d.endpoint and reach(d) is None:
+        raise StackmatrixError(f"cell {cell_id}: its emulator at {d.emulator or d.endpoint} is gone, and with it "
+                               f"the cell; forget it with `python -m matrix destroy {cell_id}`")
     lines = [f"# cell {d.cell}: run {d.run_id}, target {d.target}, account {d.account_id}"]
+    if d.emulator:
+        lines.append(f"# endpoint: the strict emulator in front of {d.emulator}: calls AWS would refuse "
+                     "are refused with AWS's error")
     lines.append(f"export AWS_REGION={shlex.quote(d.region)} AWS_DEFAULT_REGION={shlex.quote(d.region)}")
     if d.endpoint:
         lines.append(f"export AWS_ENDPOINT_URL={shlex.quote(d.endpoint)}")
@@ -106,18 +112,40 @@ def env_exports(cell_id: str) -> list[str]:
 
 # -- destroy -----------------------------------------------------------------------------------
 
+def _emulator_answers(target: str, url: str | None) -> bool:
+    if not url:
+        return False
+    if target == "moto":
+        from matrix.targets.moto import answers
+
+        return answers(url, 2)
+    from matrix.targets.localstack_host import health
+
+    return health(url) is not None
+
+
+def reach(d: Deployment) -> str | None:
+    """The endpoint that reaches a deployed cell now, or None when its emulator is gone. A cell behind
+    the strict emulator keeps it: when the emulator answers but its front died, the front is started
+    again (on its old port when free) and the record follows it."""
+    if d.target not in ("moto", "localstack"):
+        return d.endpoint
+    if _emulator_answers(d.target, d.endpoint):
+        return d.endpoint
+    if not (d.emulator and d.strict_front and _emulator_answers(d.target, d.emulator)):
+        return None
+    from matrix.targets.strict_front import StrictFront, port_of
+
+    front = StrictFront.ensure(d.strict_front, d.emulator, port=port_of(d.endpoint or ""))
+    if front.url != d.endpoint:
+        d.endpoint = front.url
+        d.save()
+    return d.endpoint
+
+
 def _target_for(d: Deployment):
     """The target a record's cell lives on, or None when its emulator is gone."""
-    if d.target == "moto":
-        from matrix.targets.moto import MotoTarget, answers
-
-        return MotoTarget(endpoint=d.endpoint) if d.endpoint and answers(d.endpoint, 2) else None
-    if d.target == "localstack":
-        from matrix.targets.localstack import LocalStackTarget
-        from matrix.targets.localstack_host import health
-
-        return LocalStackTarget(endpoint=d.endpoint) if d.endpoint and health(d.endpoint) else None
-    return "aws"
+    return None if d.endpoint and reach(d) is None else d.target
 
 
 def destroy_deployments(cells: list[str], profile_cells: list[Cell] | None, log: Callable[[str], None],
@@ -189,6 +217,7 @@ class SweepTarget:
     suffix: str
     fault: str | None
     access: Access
+    emulator: str | None = None
 
 
 def sweep_targets(run_id: str | None, all_runs: bool) -> list[SweepTarget]:
@@ -199,7 +228,8 @@ def sweep_targets(run_id: str | None, all_runs: bool) -> list[SweepTarget]:
         for c in ledger.get("cells", []):
             access = Access(c["region"], c.get("endpoint"), c.get("access_key"), c.get("secret_key"), None,
                             c.get("profile"), c.get("account_id", ""))
-            out.append(SweepTarget(ledger["run_id"], c["cell"], c["region"], c["suffix"], c.get("fault"), access))
+            out.append(SweepTarget(ledger["run_id"], c["cell"], c["region"], c["suffix"], c.get("fault"), access,
+                                   c.get("emulator")))
     if not out and not all_runs:
         raise UsageError(f"run {run_id!r} is unknown here (no ledger of that run in {build_dir() / 'runs'}); "
                          f"known runs: {', '.join(ld['run_id'] for ld in ledgers()) or 'none'}")
@@ -213,9 +243,13 @@ def run_sweep(run_id: str | None, all_runs: bool, dry_run: bool, log: Callable[[
     failures = 0
     found_any = 0
     for t in sweep_targets(run_id, all_runs):
-        if t.access.endpoint and not (answers(t.access.endpoint, 2) or health(t.access.endpoint)):
-            log(f"[{t.cell}] run {t.run_id}: emulator {t.access.endpoint} is gone; nothing can be left there")
+        alive = [u for u in (t.access.endpoint, t.emulator) if u and (answers(u, 2) or health(u))]
+        if t.access.endpoint and not alive:
+            log(f"[{t.cell}] run {t.run_id}: emulator {t.emulator or t.access.endpoint} is gone; "
+                "nothing can be left there")
             continue
+        if alive and alive[0] != t.access.endpoint:  # its strict front is gone: deletes need no judge
+            t.access = replace(t.access, endpoint=alive[0])
         clients = ClientFactory(t.access)
         left = find_leftovers(clients, t.region, {"RunId": t.run_id, "EnvironmentSuffix": t.suffix}, fault=t.fault)
         found_any += len(left)

@@ -3,7 +3,9 @@ teardown guaranteed.
 
   Runner.run()
     synth (one process, cached) -> synth policy suite (fails fast: nothing deployed on violations)
-    target.start()              -> one emulator (or account) for the run
+    target.start()              -> one emulator (or account) for the run, behind the strict emulator
+                                   (on moto and LocalStack unless --no-strict: every client path of
+                                   every cell goes through it, matrix/targets/strict_front.py)
     CellRun.execute() x N       -> on `jobs` threads:
         deployment record -> backend check/bootstrap -> apply -> outputs -> live suite
         -> (chaos expectations) -> destroy -> leak check -> result.json
@@ -74,6 +76,7 @@ class RunOptions:
     dev: bool = False  # dev loop: skip the apply of a kept cell whose stack did not change
     refresh: bool = False  # dev loop: apply (refresh against the account) even when unchanged
     chaos_backend: str = "proxy"  # proxy | localstack (its Chaos API, where the edition has one)
+    strict: bool = True  # the strict emulator in front of moto / LocalStack (run --no-strict: off)
     allow_real_aws: bool = False
     yes: bool = False
     max_cells: int | None = None
@@ -88,11 +91,11 @@ def make_target(options: RunOptions, progress: Callable[[str], None] = print) ->
     if options.target == "moto":
         from matrix.targets.moto import MotoTarget
 
-        return MotoTarget(endpoint=options.endpoint)
+        return MotoTarget(endpoint=options.endpoint, strict=options.strict)
     if options.target == "localstack":
         from matrix.targets.localstack import LocalStackTarget
 
-        return LocalStackTarget(endpoint=options.endpoint, log=progress)
+        return LocalStackTarget(endpoint=options.endpoint, log=progress, strict=options.strict)
     if options.target == "aws":
         from matrix.targets.aws import AwsTarget
 
@@ -358,6 +361,8 @@ class CellRun:
         self.deployment = Deployment(
             cell=self.cell.id, run_id=self.run_id, target=self.cell.target, engine=self.cell.engine,
             region=self.cell.region, endpoint=access.endpoint, account_id=access.account_id,
+            emulator=self.target.emulator_url if self.target.front is not None else None,
+            strict_front=self.target.front.name if self.target.front is not None else None,
             access_key=access.access_key if self.cell.target != "aws" else None,  # emulator test keys only
             secret_key=access.secret_key if self.cell.target != "aws" else None, profile=access.profile,
             suffix=self.cell.suffix, fault=self.cell.fault, matrix_profile=self.cell.profile,
@@ -365,7 +370,8 @@ class CellRun:
         self.deployment.save()
         record_in_ledger(self.run_id, {
             "cell": self.cell.id, "region": self.cell.region, "suffix": self.cell.suffix, "fault": self.cell.fault,
-            "target": self.cell.target, "endpoint": access.endpoint, "account_id": access.account_id,
+            "target": self.cell.target, "endpoint": access.endpoint, "emulator": self.target.emulator_url,
+            "account_id": access.account_id,
             "access_key": self.deployment.access_key, "secret_key": self.deployment.secret_key,
             "profile": access.profile})
         return access
@@ -413,6 +419,7 @@ class CellRun:
                 "secret_key": access.secret_key, "profile": access.profile, "account_id": access.account_id}),
             "STACKMATRIX_RUN_ID": self.deployment.run_id,
             "STACKMATRIX_SUITE_COUNTERS": str(counters_file),
+            "AWS_SDK_UA_APP_ID": "stackmatrix-live",  # names the suite's calls (strict front stats, CloudTrail)
             "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")])),
         })
         cmd = [sys.executable, "-m", "pytest", str(SUITES / "live"), "-q", "-p", "no:cacheprovider",
@@ -534,7 +541,7 @@ class StepFailed(StackmatrixError):
 
 def policy_violations(cells: list[Cell]) -> list[Any]:
     """The synth policy rules on synthesized cells, in this process (the dev loop's quick check)."""
-    from suites.synth.policies import Context, SynthDoc, check_docs
+    from matrix.catalogue import Context, SynthDoc, check_docs
 
     docs = [SynthDoc.load(build_dir() / "synth" / c.id / "cdk.tf.json",
                           Context(cell=c.id, region=c.region, suffix=c.suffix, project_dir=PROJECT_ROOT))

@@ -2,10 +2,9 @@
 that created the construct.
 
 Input is findings (rule id, resource address, argument, value, message, fix, cell) and the rules they
-come from (id, severity, title, description, the AWS error it prevents, what breaks, source, fix).
-Until the catalogue of issue 11 lands, `rule_info()` and `as_finding()` adapt the synth policy
-rules of suites/synth/policies.py (their `Violation`s) to that shape; the catalogue's `Rule` and
-`Finding` carry these attributes natively.
+come from (id, severity, title, description, the AWS error it prevents, what breaks, source, fix):
+the catalogue's `Finding` and `Rule` (matrix/catalogue). `as_finding()` also takes a finding as the
+dict a producer recorded (matrix/findings.py); `rule_info()` reads a rule's metadata.
 
 Parts, in the order `build_log()` uses them:
 * `Locator`       one per cdk.tf.json: address -> construct path (the `//` metadata cdktf writes) ->
@@ -75,7 +74,11 @@ def as_finding(item: Any, stage: str = "synth") -> FindingInfo:
     get = item.get if isinstance(item, Mapping) else (lambda k, d=None: getattr(item, k, d))
     rule = get("rule")
     rule_id = getattr(rule, "id", rule)
-    return FindingInfo(str(rule_id), str(get("address", "") or ""), str(get("message", "") or ""),
+    message = str(get("message", "") or "")
+    prevented = getattr(item, "prevented", None)  # the catalogue's Finding: AWS's error, or what breaks
+    if callable(prevented):
+        message = f"{message} ({prevented()})"
+    return FindingInfo(str(rule_id), str(get("address", "") or ""), message,
                        str(get("fix", "") or ""), str(get("cell", "") or ""), str(get("argument", "") or ""),
                        get("value"), str(get("stage", stage) or stage))
 
@@ -91,10 +94,11 @@ def rule_info(rule_id: str, rules: Mapping[str, Any] | None = None) -> RuleInfo:
                         str(getattr(rule, "description", "") or getattr(rule, "title", rule_id)), err_text,
                         str(getattr(rule, "breaks", "") or ""), str(getattr(rule, "source", "") or ""),
                         str(getattr(rule, "fix", "") or ""))
-    from suites.synth.policies import RULE_DOCS
+    from matrix.catalogue import RULES  # the AWS acceptance catalogue (matrix/catalogue)
 
-    doc = RULE_DOCS.get(rule_id, rule_id)
-    return RuleInfo(rule_id, "error", doc, doc)
+    if rules is not RULES and rule_id in RULES:
+        return rule_info(rule_id, RULES)
+    return RuleInfo(rule_id, "error", rule_id, f"{rule_id} (a rule this version of the catalogue does not know)")
 
 
 # -- locations --------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 * `build`         an isolated build directory (STACKMATRIX_BUILD) per test
 * `synth_root`    one session-wide synthesis of the nightly and dev cells (one cdktf process)
 * `moto_url`      a real moto server over HTTP on 127.0.0.1 for the session
-* `cell_access`   a fresh emulator account with its own keys (isolation, as the runner does it)
+* `strict_url`    the strict emulator (matrix/chaos/strict.py) in front of it, in this process
+* `cell_access`   a fresh emulator account with its own keys (isolation, as the runner does it),
+                  reached through the strict emulator, as every run's cells are
 """
 
 from __future__ import annotations
@@ -65,13 +67,25 @@ def moto_url() -> str:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def strict_url(moto_url) -> str:
+    from matrix.chaos.proxy import FaultProxy
+
+    proxy = FaultProxy(moto_url, strict=True).start()
+    yield proxy.url
+    proxy.stop()
+
+
 @pytest.fixture
-def cell_access(moto_url) -> Access:
+def cell_access(moto_url, strict_url) -> Access:
+    from dataclasses import replace
+
     from matrix.targets.moto import MotoTarget
 
-    target = MotoTarget(endpoint=moto_url)
+    target = MotoTarget(endpoint=moto_url, strict=False)  # the session's strict emulator is in-process
     target.start()
-    return target.access(f"test-{uuid.uuid4().hex[:8]}", "us-east-1", uuid.uuid4().hex[:8])
+    access = target.access(f"test-{uuid.uuid4().hex[:8]}", "us-east-1", uuid.uuid4().hex[:8])
+    return replace(access, endpoint=strict_url)
 
 
 @pytest.fixture

@@ -1,7 +1,12 @@
 """`python -m matrix proxy`: the fault proxy alone, for any client.
 
-    python -m matrix proxy --upstream http://127.0.0.1:5000 [--rules FILE] [--port N] [--seed N]
-                           [--log FILE] [--cell LABEL]
+    python -m matrix proxy --upstream http://127.0.0.1:5000 [--rules FILE] [--strict] [--port N]
+                           [--seed N] [--log FILE] [--cell LABEL]
+
+`--strict` makes it the strict emulator (matrix/chaos/strict.py): calls AWS would refuse are
+answered with AWS's error (code, status, message and its source) instead of reaching the emulator;
+with `--rules` too, faults are drawn first. The targets run exactly this command in front of their
+emulators (matrix/targets/strict_front.py).
 
 The first line on stdout is exactly the URL it listens on (`http://127.0.0.1:PORT`), flushed, so a
 script can read it and point `AWS_ENDPOINT_URL` (or terraform's endpoints) there. It serves until
@@ -32,6 +37,8 @@ def add_proxy_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                    help="the endpoint behind the proxy, e.g. a moto server or LocalStack (http://127.0.0.1:4566)")
     p.add_argument("--rules", metavar="FILE",
                    help="rule file, JSON or TOML: our schema, LocalStack Chaos rules or FIS (none: pass-through)")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse what AWS would refuse, with AWS's error code, status and message (and its source)")
     p.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
     p.add_argument("--seed", type=int, help="random seed for probabilities (default: the file's, else 0)")
     p.add_argument("--log", metavar="FILE", help="fault log, one JSON line per injected fault")
@@ -46,7 +53,8 @@ def cmd_proxy(args: argparse.Namespace) -> int:
     from matrix.chaos.rules import RuleSet, load_rules
 
     rules = load_rules(args.rules, seed=args.seed) if args.rules else RuleSet(seed=args.seed or 0)
-    proxy = FaultProxy(args.upstream, rules, fault_log=None, cell=args.cell, port=args.port)
+    proxy = FaultProxy(args.upstream, rules, fault_log=None, cell=args.cell, port=args.port,
+                       strict=bool(args.strict))
     log = FaultLog(args.log) if args.log else FaultLog()
     proxy.fault_log = log
     stop = threading.Event()
@@ -59,6 +67,7 @@ def cmd_proxy(args: argparse.Namespace) -> int:
         proxy.start()
         print(proxy.url, flush=True)
         print(f"fault proxy: {proxy.url} -> {proxy.upstream_url}, {len(rules)} rule(s)"
+              f"{', strict' if args.strict else ''}"
               f"{' from ' + args.rules if args.rules else ''}, seed {rules.seed}"
               f"{', log ' + args.log if args.log else ''}; Ctrl-C to stop", file=sys.stderr, flush=True)
         while not stop.wait(0.5):
@@ -71,6 +80,9 @@ def cmd_proxy(args: argparse.Namespace) -> int:
     summary = proxy.stats()
     print(f"fault proxy: {summary['requests']} request(s), {summary['faults']['total']} fault(s) injected: "
           f"{json.dumps(summary['faults']['by_rule'])}", file=sys.stderr, flush=True)
+    if summary["strict"] is not None:
+        print(f"strict: {summary['strict']['judged']} call(s) judged, {summary['strict']['refused']} refused: "
+              f"{json.dumps(summary['strict']['refused_by_rule'])}", file=sys.stderr, flush=True)
     return 0
 
 

@@ -16,6 +16,17 @@ Reading a request (`classify`), from the cheapest clue to the dearest:
 * `is_mutating(service, operation, method)`: S3 -> any method but GET/HEAD; others -> anything that
   is not a read (`Describe*`, `Get*`, `List*`, `Head*`, `Query`, `Scan`, `BatchGet*`, ... see READ_PREFIXES).
 
+Reading a request's parameters (`parse_params`, for the strict emulator: dearer, so only for the
+operations it has rules for), into the form botocore's serializers start from (the `**kwargs` of a
+boto3 call), guided by the operation's input shape:
+
+* `ec2`: the form body, `TagSpecification.1.Tag.2.Key=...` (lists `Name.N`, names from `queryName`
+  or the capitalised `locationName`, as botocore's EC2Serializer writes them);
+* `query` (IAM, STS): `Tags.member.1.Key=...`, maps `Name.entry.N.key`/`.value` (QuerySerializer);
+* `json`: the JSON body as it is;
+* `rest-xml` (S3): URI labels (`Bucket`, `Key`), query-string and header members, and the XML payload.
+Scalars come back typed (integer, boolean, float), as a client would have passed them.
+
 Writing an error (`error_response`), exactly as each protocol sends it, so that botocore's parsers
 (botocore/parsers.py) and the other SDKs find code and message where they look:
 
@@ -27,7 +38,8 @@ Writing an error (`error_response`), exactly as each protocol sends it, so that 
 * rest-xml (RestXMLParser, S3 form): `<Error><Code/><Message/><RequestId/><HostId/></Error>` with
   `x-amz-request-id` / `x-amz-id-2`; a HEAD answer has no body (botocore then reads the code from the
   status: "503", which it retries as a transient error, as with real S3).
-Every answer carries `x-amzn-RequestId` (S3: `x-amz-request-id`) and `x-stackmatrix-fault: <rule>`.
+Every answer carries `x-amzn-RequestId` (S3: `x-amz-request-id`) and `x-stackmatrix-fault: <rule>`
+(a strict refusal: `x-stackmatrix-strict: <rule>`).
 """
 
 from __future__ import annotations
@@ -40,7 +52,9 @@ import re
 import uuid
 import zlib
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, unquote, unquote_plus
+from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from matrix.chaos import catalog
@@ -211,6 +225,159 @@ def is_mutating(service: str, operation: str, method: str = "POST") -> bool:
     return not operation.startswith(READ_PREFIXES)
 
 
+# -- parameters ------------------------------------------------------------------------------------
+
+class BadParams(ValueError):
+    """The request's parameters cannot be read (malformed body): the strict emulator passes it on."""
+
+
+def parse_params(info: RequestInfo, target: str, headers: dict[str, str], body: bytes | None,
+                 input_shape: Any) -> dict[str, Any]:
+    """The request's parameters as botocore's `**kwargs` for `info.operation` (see the module doc)."""
+    if input_shape is None:
+        return {}
+    if info.protocol in ("ec2", "query"):
+        _, _, query = target.partition("?")
+        text = (body or b"").decode("utf-8", "replace") if body else query
+        flat = {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
+        prefixes = {k.rsplit(".", n)[0] for k in flat for n in range(1, k.count(".") + 1)}
+        out = _from_query(input_shape, "", flat, prefixes, info.protocol == "ec2")
+        return out if isinstance(out, dict) else {}
+    if info.protocol in ("json", "rest-json"):
+        try:
+            doc = json.loads(body or b"{}")
+        except ValueError as exc:
+            raise BadParams(f"JSON body: {exc}") from None
+        return doc if isinstance(doc, dict) else {}
+    if info.protocol == "rest-xml":
+        return _from_rest_xml(input_shape, target, headers, body)
+    return {}
+
+
+_MISSING = object()
+
+
+def _query_name(member: Any, name: str, ec2: bool) -> str:
+    ser = member.serialization
+    if not ec2:
+        return ser.get("name", name)
+    if "queryName" in ser:
+        return ser["queryName"]
+    if "name" in ser:
+        return ser["name"][0].upper() + ser["name"][1:]
+    return name
+
+
+def _indices(prefix: str, flat: dict[str, str], prefixes: set[str]) -> list[int]:
+    found = set()
+    cut = len(prefix) + 1
+    for key in (*flat, *prefixes):
+        if key.startswith(prefix + "."):
+            head = key[cut:].split(".", 1)[0]
+            if head.isdigit():
+                found.add(int(head))
+    return sorted(found)
+
+
+def _scalar(shape: Any, text: str) -> Any:
+    kind = shape.type_name
+    try:
+        if kind in ("integer", "long"):
+            return int(text)
+        if kind in ("float", "double"):
+            return float(text)
+    except ValueError:
+        return text  # the service answers a malformed number itself
+    if kind == "boolean":
+        return text.lower() == "true"
+    return text
+
+
+def _from_query(shape: Any, prefix: str, flat: dict[str, str], prefixes: set[str], ec2: bool) -> Any:
+    kind = shape.type_name
+    if kind == "structure":
+        out = {}
+        for name, member in shape.members.items():
+            key = _query_name(member, name, ec2)
+            value = _from_query(member, f"{prefix}.{key}" if prefix else key, flat, prefixes, ec2)
+            if value is not _MISSING:
+                out[name] = value
+        return out if out or not prefix or prefix in prefixes else _MISSING
+    if kind == "list":
+        base = prefix
+        if not ec2 and not shape.serialization.get("flattened"):
+            base = f"{prefix}.{shape.member.serialization.get('name', 'member')}"
+        if base not in prefixes:
+            return [] if flat.get(prefix) == "" else _MISSING  # `Name=` is how query sends an empty list
+        return [v for i in _indices(base, flat, prefixes)
+                if (v := _from_query(shape.member, f"{base}.{i}", flat, prefixes, ec2)) is not _MISSING]
+    if kind == "map":
+        base = prefix if shape.serialization.get("flattened") else f"{prefix}.entry"
+        if base not in prefixes:
+            return _MISSING
+        kname = shape.key.serialization.get("name", "key")
+        vname = shape.value.serialization.get("name", "value")
+        out = {}
+        for i in _indices(base, flat, prefixes):
+            k = flat.get(f"{base}.{i}.{kname}")
+            if k is not None:
+                out[k] = _from_query(shape.value, f"{base}.{i}.{vname}", flat, prefixes, ec2)
+        return out
+    text = flat.get(prefix)
+    return _MISSING if text is None else _scalar(shape, text)
+
+
+def _from_rest_xml(shape: Any, target: str, headers: dict[str, str], body: bytes | None) -> dict[str, Any]:
+    path, _, query = target.partition("?")
+    bucket, key = split_bucket_key(path, headers.get("host", ""))
+    qs = parse_qs(query, keep_blank_values=True) if query else {}
+    out: dict[str, Any] = {}
+    payload = shape.serialization.get("payload")
+    for name, member in shape.members.items():
+        ser = member.serialization
+        where, wire = ser.get("location"), ser.get("name", name)
+        if where == "uri":
+            value = bucket if wire == "Bucket" else key if wire.rstrip("+") == "Key" else None
+            if value:
+                out[name] = value
+        elif where == "querystring" and wire in qs:
+            out[name] = _scalar(member, qs[wire][0])
+        elif where == "header" and wire.lower() in headers:
+            out[name] = _scalar(member, headers[wire.lower()])
+        elif name == payload and body and member.type_name == "structure":
+            try:
+                root = ElementTree.fromstring(body)  # noqa: S314 - a client's request to a local emulator
+            except ElementTree.ParseError as exc:
+                raise BadParams(f"XML body: {exc}") from None
+            out[name] = _from_xml(member, root)
+    return out
+
+
+def _from_xml(shape: Any, element: Any) -> Any:
+    kind = shape.type_name
+    children = list(element)
+    if kind == "structure":
+        out = {}
+        for name, member in shape.members.items():
+            wire = member.serialization.get("name", name)
+            if member.type_name == "list" and member.serialization.get("flattened"):
+                items = [c for c in children if _local(c.tag) == wire]
+                if items:
+                    out[name] = [_from_xml(member.member, c) for c in items]
+                continue
+            child = next((c for c in children if _local(c.tag) == wire), None)
+            if child is not None:
+                out[name] = _from_xml(member, child)
+        return out
+    if kind == "list":
+        return [_from_xml(shape.member, c) for c in children]
+    return _scalar(shape, (element.text or "").strip())
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
 # -- writing ---------------------------------------------------------------------------------------
 
 @dataclass(slots=True)
@@ -246,8 +413,9 @@ def _http_date() -> str:
 
 
 def error_response(info: RequestInfo, code: str, status: int, message: str, *, rule: str = "",
-                   req_id: str | None = None) -> ErrorResponse:
-    """The error answer `info.service` would send for `code`, in its protocol's exact shape."""
+                   req_id: str | None = None, marker: str = "x-stackmatrix-fault") -> ErrorResponse:
+    """The error answer `info.service` would send for `code`, in its protocol's exact shape; `rule` goes
+    in the `marker` header (x-stackmatrix-fault for injected faults, x-stackmatrix-strict for refusals)."""
     rid = req_id or request_id()
     msg = escape(message)
     headers: list[tuple[str, str]] = [("Date", _http_date())]
@@ -281,7 +449,7 @@ def error_response(info: RequestInfo, code: str, status: int, message: str, *, r
         body = b""
     headers.append(("Content-Length", str(len(body))))
     if rule:
-        headers.append(("x-stackmatrix-fault", _header_safe(rule)))
+        headers.append((marker, _header_safe(rule)))
     return ErrorResponse(status, headers, body)
 
 

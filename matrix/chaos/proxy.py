@@ -2,16 +2,23 @@
 
     client (boto3, terraform, aws cli) --HTTP/1.1 keep-alive--> FaultProxy --pooled--> moto / LocalStack
 
+In strict mode (`strict=True`, matrix/chaos/strict.py) it also answers every call AWS would refuse
+with AWS's error instead of forwarding it; a chaos cell's fault proxy chains in front of the strict
+one its target owns (client -> fault proxy -> strict proxy -> emulator).
+
 Parts:
 
 * `FaultProxy`   the public object: `start()`, `stop()`, `.url`, context manager, `set_rules()` /
-                 `disarm()` / `arm()` at run time (one reference swap: thread-safe), `stats()`. It
-                 works on its own copy of the rules (own counters, own seeded draws).
+                 `disarm()` / `arm()` at run time (one reference swap: thread-safe), `stats()` (also
+                 served as JSON at `GET /_stackmatrix/stats`). It works on its own copy of the rules
+                 (own counters, own seeded draws).
 * `_Connection`  one thread per client connection, serving its requests in order (keep-alive).
                  Per request: read the head; when rules are armed, `protocol.classify` it (buffering
                  the small form body of query-protocol calls to find `Action`), `RuleSet.evaluate`,
                  log each fault to the `FaultLog`; then either answer with the protocol's error
-                 (`protocol.error_response`), reset the connection, or forward.
+                 (`protocol.error_response`), reset the connection, or forward. In strict mode a
+                 call the `StrictChecker` wants (its body read only then) is judged first: a
+                 `Refusal` is answered like a fault and logged with effect "refuse".
 * `_Upstream`    a pool of idle upstream connections (LIFO, stale ones dropped before use; a request
                  whose body was buffered is replayed once on a fresh connection if a pooled one died).
 
@@ -35,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import html
 import ipaddress
+import json
 import select
 import socket
 import ssl
@@ -49,6 +57,7 @@ from urllib.parse import urlsplit
 from matrix.chaos import catalog
 from matrix.chaos.faultlog import FaultLog
 from matrix.chaos.protocol import (
+    MAX_CLASSIFY_BODY,
     RequestInfo,
     classify,
     credential_scope,
@@ -56,6 +65,7 @@ from matrix.chaos.protocol import (
     needs_body,
 )
 from matrix.chaos.rules import Fault, Rule, RuleSet
+from matrix.chaos.strict import Refusal, StrictChecker
 from matrix.errors import UsageError
 
 MAX_LINE = 65536
@@ -66,6 +76,7 @@ CLIENT_IDLE_TIMEOUT = 300.0
 UPSTREAM_TIMEOUT = 600.0
 MAX_IDLE_UPSTREAM = 64
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "upgrade"})
+STATS_PATH = "/_stackmatrix/stats"
 
 
 class _BadRequest(Exception):
@@ -218,6 +229,22 @@ def _nodelay(sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+def client_family(user_agent: str) -> str:
+    """Which client sent a request, from its User-Agent: terraform, aws-cli, `app/<id>` (an SDK client
+    given AWS_SDK_UA_APP_ID, e.g. the live suite's), boto3, botocore, or other."""
+    if "Terraform/" in user_agent:
+        return "terraform"
+    if user_agent.startswith("aws-cli/"):
+        return "aws-cli"
+    for part in user_agent.split():
+        if part.startswith("app/"):
+            return part
+    for marker in ("Boto3/", "Botocore/"):
+        if marker in user_agent:
+            return marker[:-1].lower()
+    return "other"
+
+
 # -- upstream pool -----------------------------------------------------------------------------------
 
 class _Upstream:
@@ -278,13 +305,14 @@ class _Upstream:
 class FaultProxy:
     """AWS-aware fault-injecting reverse proxy on a loopback address.
 
-    `FaultProxy(upstream_url, rules, fault_log=None, cell="", host="127.0.0.1", port=0)`; `rules` is a
-    RuleSet, a list of Rule, a list of rule dicts (any supported format) or None (pass-through).
+    `FaultProxy(upstream_url, rules, fault_log=None, cell="", host="127.0.0.1", port=0, strict=None)`;
+    `rules` is a RuleSet, a list of Rule, a list of rule dicts (any supported format) or None
+    (pass-through); `strict` True (or a StrictChecker) refuses what AWS would refuse.
     """
 
     def __init__(self, upstream_url: str, rules: RuleSet | Iterable[Rule | Mapping[str, Any]] | None = None,
                  fault_log: FaultLog | None = None, cell: str = "", host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+                 port: int = 0, strict: StrictChecker | bool | None = None) -> None:
         parts = urlsplit(upstream_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise UsageError(f"--upstream {upstream_url!r}: not an http(s) URL; e.g. http://127.0.0.1:5000")
@@ -320,6 +348,11 @@ class FaultProxy:
         self._requests: Counter[str] = Counter()
         self._upstream_errors = 0
         self._internal_errors = 0
+        self.strict: StrictChecker | None = StrictChecker() if strict is True else (strict or None)
+        self._refused: Counter[str] = Counter()
+        self._strict_errors = 0
+        self._unjudged = 0
+        self._by_client: Counter[str] = Counter()
 
     # -- lifecycle
 
@@ -350,6 +383,8 @@ class FaultProxy:
         self.port = ls.getsockname()[1]
         self._closing.clear()
         self._warm(self._rules)
+        if self.strict is not None:
+            self.strict.warm()
         if self._rules.armed_at is None:
             self._rules.arm()
         self._thread = threading.Thread(target=self._accept_loop, name=f"fault-proxy:{self.port}", daemon=True)
@@ -411,14 +446,21 @@ class FaultProxy:
             catalog.s3_routes()  # build S3's routing table before the first request needs it
 
     def stats(self) -> dict[str, Any]:
-        """Requests seen per service (by credential scope), faults injected, upstream errors, and
-        internal errors (requests forwarded untouched because classifying them failed: a bug of ours)."""
+        """Requests seen per service (by credential scope) and per client (terraform, aws-cli, boto3,
+        `app/<id>` of AWS_SDK_UA_APP_ID), faults injected, upstream errors, and internal errors (requests
+        forwarded untouched because classifying them failed: a bug of ours). In strict mode also
+        `strict`: calls judged, refused (by rule), forwarded unjudged (chunked or huge bodies), and
+        judging errors (forwarded: a bug of ours)."""
         with self._stats_lock:
             by_service = dict(self._requests)
             errors, internal = self._upstream_errors, self._internal_errors
-        return {"requests": sum(by_service.values()), "by_service": by_service,
+            by_client = dict(self._by_client)
+            strict = {"judged": self.strict.judged, "refused": sum(self._refused.values()),
+                      "refused_by_rule": dict(self._refused), "unjudged": self._unjudged,
+                      "errors": self._strict_errors} if self.strict is not None else None
+        return {"requests": sum(by_service.values()), "by_service": by_service, "by_client": by_client,
                 "faults": self.fault_log.summary(), "rule_counters": self._rules.counters(),
-                "upstream_errors": errors, "internal_errors": internal}
+                "upstream_errors": errors, "internal_errors": internal, "strict": strict}
 
     # -- serving
 
@@ -453,9 +495,11 @@ class FaultProxy:
             finally:
                 conn.close()
 
-    def _count(self, service: str) -> None:
+    def _count(self, service: str, headers: Mapping[str, str]) -> None:
+        client = client_family(headers.get("user-agent", ""))
         with self._stats_lock:
             self._requests[service or "-"] += 1
+            self._by_client[client] += 1
 
     def _handle(self, conn: socket.socket, rfile) -> bool:
         """Serve one request; True to keep the client connection for the next one."""
@@ -473,23 +517,26 @@ class FaultProxy:
         client_keep = version == b"HTTP/1.1" and "close" not in headers.get("connection", "").lower()
         length = _body_length(headers)
         expect = headers.get("expect", "").lower() == "100-continue"
+        if method == "GET" and target == STATS_PATH:
+            return self._answer_stats(conn, client_keep)
         body: bytes | None = None
         rules = self._rules
+        strict = self.strict
         faults: list[Fault] = []
         info: RequestInfo | None = None
-        if rules:
+        if rules or strict is not None:
             if not expect and isinstance(length, int) and needs_body(method, headers):
                 body = _read_exact(rfile, length)
             try:
                 info = classify(method, target, headers, body)
-                faults = rules.evaluate(info)
+                faults = rules.evaluate(info) if rules else []
             except Exception:  # a bug of ours must not break the client's call: forward it untouched
                 info, faults = None, []
                 with self._stats_lock:
                     self._internal_errors += 1
-            self._count(info.service if info else "-")
+            self._count(info.service if info else "-", headers)
         else:
-            self._count(credential_scope(headers, target.partition("?")[2])[1])
+            self._count(credential_scope(headers, target.partition("?")[2])[1], headers)
         terminal: Fault | None = None
         for fault in faults:
             self.fault_log.record_fault(fault, info, cell=self.cell, source="proxy")
@@ -502,14 +549,60 @@ class FaultProxy:
                 self._reset(conn)
                 return False
             if terminal.effect in ("throttle", "error"):
-                return self._answer_error(conn, rfile, info, terminal, length, body, expect, client_keep)
+                return self._answer_error(conn, rfile, info, terminal.code or "ServiceUnavailable",
+                                          terminal.status or 503, terminal.message or "", terminal.rule.name,
+                                          length, body, expect, client_keep)
+        answered_expect = False
+        if strict is not None and info is not None and terminal is None and strict.wants(info):
+            if body is None and isinstance(length, int) and length <= MAX_CLASSIFY_BODY:
+                if expect:  # the client waits for our go-ahead before it sends the body we must judge
+                    conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    expect, answered_expect = False, True
+                body = _read_exact(rfile, length)
+            refusal = self._judge(strict, info, target, headers, body, length)
+            if refusal is not None:
+                return self._answer_refusal(conn, info, refusal, client_keep)
         return self._forward(conn, rfile, method, start, raw, headers, length, body, expect, client_keep,
-                             reset_after=terminal is not None)
+                             reset_after=terminal is not None, drop_expect=answered_expect)
+
+    # -- strict mode
+
+    def _judge(self, strict: StrictChecker, info: RequestInfo, target: str, headers: Mapping[str, str],
+               body: bytes | None, length: int | str) -> Refusal | None:
+        if body is None and length not in (0, None):
+            with self._stats_lock:
+                self._unjudged += 1  # a chunked or huge body: the emulator judges it alone
+            return None
+        try:
+            return strict.judge(info, target, dict(headers), body)
+        except Exception:  # a bug of ours must not break the client's call: counted, forwarded
+            with self._stats_lock:
+                self._strict_errors += 1
+            return None
+
+    def _answer_refusal(self, conn, info: RequestInfo, refusal: Refusal, keep: bool) -> bool:
+        with self._stats_lock:
+            self._refused[refusal.rule] += 1
+        self.fault_log.record(service=info.service, operation=info.operation, region=info.region, effect="refuse",
+                              rule=refusal.rule, cell=self.cell, source="strict", mutating=info.mutating,
+                              code=refusal.code, status=refusal.status)
+        resp = error_response(info, refusal.code, refusal.status, refusal.answer(), rule=refusal.rule,
+                              marker="x-stackmatrix-strict")
+        conn.sendall(resp.head_bytes(keep_alive=keep) + resp.body)
+        return keep
+
+    def _answer_stats(self, conn, keep: bool) -> bool:
+        body = json.dumps(self.stats(), sort_keys=True).encode()
+        close = "" if keep else "Connection: close\r\n"
+        head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                f"{close}\r\n")
+        conn.sendall(head.encode() + body)
+        return keep
 
     # -- faults
 
-    def _answer_error(self, conn, rfile, info: RequestInfo, fault: Fault, length: int | str,
-                      body: bytes | None, expect: bool, keep: bool) -> bool:
+    def _answer_error(self, conn, rfile, info: RequestInfo, code: str, status: int, message: str, rule: str,
+                      length: int | str, body: bytes | None, expect: bool, keep: bool) -> bool:
         if body is None and not expect:  # consume the body so the connection stays usable
             if length == "chunked":
                 _relay_chunked(rfile, None)
@@ -517,8 +610,7 @@ class FaultProxy:
                 _relay_fixed(rfile, None, int(length))
         elif expect and length:
             keep = False  # the client may or may not send the body now: start afresh
-        resp = error_response(info, fault.code or "ServiceUnavailable", fault.status or 503,
-                              fault.message or "", rule=fault.rule.name)
+        resp = error_response(info, code, status, message, rule=rule)
         conn.sendall(resp.head_bytes(keep_alive=keep) + resp.body)
         return keep
 
@@ -541,8 +633,9 @@ class FaultProxy:
     # -- forwarding
 
     def _forward(self, conn, rfile, method: str, start: bytes, raw, headers, length: int | str,
-                 body: bytes | None, expect: bool, client_keep: bool, reset_after: bool) -> bool:
-        drop = HOP_BY_HOP | {"expect"} if expect else HOP_BY_HOP
+                 body: bytes | None, expect: bool, client_keep: bool, reset_after: bool,
+                 drop_expect: bool = False) -> bool:
+        drop = HOP_BY_HOP | {"expect"} if expect or drop_expect else HOP_BY_HOP
         fwd_head = _rebuild(start, raw, drop)
         if body is None and isinstance(length, int) and length <= SMALL_BODY and not expect:
             body = _read_exact(rfile, length)

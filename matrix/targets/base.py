@@ -5,11 +5,15 @@ credentials, account id. On emulators every cell of a run gets its own account, 
 and separate runs never see each other's resources, whatever client they use (terraform, the AWS
 CLI, boto3): the credentials alone select the account.
 
+On emulators the endpoint a cell gets is the strict emulator in front of the emulator
+(matrix/targets/strict_front.py; `Target.emulator_url` is the emulator itself, `Target.front` the
+front), unless the run says `--no-strict`.
+
 A `Deployment` record (build/deployments/<cell>.json) is written before a cell creates anything and
-removed after its destroy and leak check passed. It names the run id, target, endpoint and account,
-so a kept cell (`--keep`), a crashed run, `matrix destroy` and `matrix env` all reach the same
-account later. It holds emulator test keys only; for real accounts it names the AWS profile, never
-a secret.
+removed after its destroy and leak check passed. It names the run id, target, endpoint (the strict
+front's, with `emulator` and `strict_front` naming what it fronts) and account, so a kept cell
+(`--keep`), a crashed run, `matrix destroy` and `matrix env` all reach the same account later.
+It holds emulator test keys only; for real accounts it names the AWS profile, never a secret.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ class Deployment:
     region: str
     endpoint: str | None = None
     account_id: str = ""
+    emulator: str | None = None  # the emulator behind `endpoint` when that is a strict front
+    strict_front: str | None = None  # the front's record name (build/emulators/strict-<name>.json)
     access_key: str | None = None  # emulator keys only
     secret_key: str | None = None  # emulator keys only (moto/LocalStack test credentials)
     profile: str | None = None  # real accounts: the AWS profile name, never a key
@@ -93,7 +99,9 @@ class Target:
     """A place to deploy: `start()`, `access(cell, run_id)` per cell, `stop()`."""
 
     name = "target"
-    endpoint: str | None = None
+    endpoint: str | None = None  # what every client path uses
+    emulator_url: str | None = None  # the emulator itself (the strict front's upstream)
+    front: Any = None  # the StrictFront in front of it, None with --no-strict or on real AWS
 
     def start(self) -> None:
         raise NotImplementedError

@@ -5,6 +5,11 @@ Endpoint, in order: `--endpoint`, `LOCALSTACK_ENDPOINT`, `AWS_ENDPOINT_URL`; whe
 answers `/_localstack/health`, a managed host-mode LocalStack is started (its own venv, loopback
 only) and stopped at the end of the run unless cells were kept or it was already running.
 
+Strict (default): the target puts the strict emulator (matrix/targets/strict_front.py) in front
+of the LocalStack and hands every cell the front's URL; a managed server's front is recorded as
+`localstack_host.FRONT` and stopped with it, a user's LocalStack gets a front for the run (kept
+while kept cells need it). `strict=False` (`run --no-strict`) hands out the LocalStack itself.
+
 Accounts: LocalStack takes a 12-digit access key id as the account id, so each cell of each run
 gets its own account (the same deterministic id the moto target uses) just by its keys; every client
 (terraform, the AWS CLI, boto3) lands there with no custom header. `LOCALSTACK_AUTH_TOKEN` is passed
@@ -20,6 +25,7 @@ from matrix.clients import Access
 from matrix.errors import UsageError
 from matrix.targets import localstack_host as host
 from matrix.targets.base import Deployment, Target, account_for
+from matrix.targets.strict_front import StrictFront, strict_fact
 
 TEST_SECRET = "test"  # noqa: S105 - LocalStack ignores the secret; any value signs
 
@@ -27,47 +33,61 @@ TEST_SECRET = "test"  # noqa: S105 - LocalStack ignores the secret; any value si
 class LocalStackTarget(Target):
     name = "localstack"
 
-    def __init__(self, endpoint: str | None = None, log=print) -> None:
+    def __init__(self, endpoint: str | None = None, log=print, strict: bool = True) -> None:
         self.explicit = endpoint
         self.endpoint: str | None = None
+        self.emulator_url: str | None = None
         self.managed: host.LocalStackProcess | None = None
         self.was_running = False
         self.log = log
+        self.strict = strict
+        self.front: StrictFront | None = None
+        self.front_started = False
 
     def start(self) -> None:
         if self.explicit:
             if host.health(self.explicit) is None:
                 raise UsageError(f"--endpoint {self.explicit}: no LocalStack answers /_localstack/health there; "
                                  "start it, or drop --endpoint to let stackmatrix start one in host mode")
-            self.endpoint = self.explicit.rstrip("/")
-            return
-        external = host.find_external()
-        if external:
-            self.endpoint = external.rstrip("/")
-            self.log(f"localstack: using the running LocalStack at {self.endpoint}")
-            return
-        self.was_running = host.status() is not None
-        self.managed = host.start(log=self.log)
-        self.endpoint = self.managed.url.rstrip("/")
+            self.emulator_url = self.explicit.rstrip("/")
+        elif external := host.find_external():
+            self.emulator_url = external.rstrip("/")
+            self.log(f"localstack: using the running LocalStack at {self.emulator_url}")
+        else:
+            self.was_running = host.status() is not None
+            self.managed = host.start(log=self.log)
+            self.emulator_url = self.managed.url.rstrip("/")
+        self.endpoint = self.emulator_url
+        if self.strict:
+            name = host.FRONT if self.managed else f"localstack-{self.emulator_url.rsplit(':', 1)[-1]}"
+            self.front_started = StrictFront.recorded(name, self.emulator_url) is None
+            self.front = StrictFront.ensure(name, self.emulator_url)
+            self.endpoint = self.front.url
 
     def access(self, cell_id: str, region: str, run_id: str) -> Access:
         account = account_for(run_id, cell_id)
         return Access(region, self.endpoint, account, TEST_SECRET, None, None, account)
 
     def reattach(self, deployment: Deployment) -> Access:
+        if deployment.endpoint != self.endpoint:  # today's front (or the LocalStack itself)
+            deployment.endpoint = self.endpoint
+            deployment.save()
         return deployment.access()
 
     def describe(self) -> dict[str, str]:
         facts = {"target": "localstack", "endpoint": self.endpoint or ""}
         try:
-            info = host.info(self.endpoint)
+            info = host.info(self.emulator_url)
             facts["localstack"] = str(info.get("version", "?"))
             facts["localstack_edition"] = str(info.get("edition", "?"))
         except host.LocalStackError as exc:
             facts["localstack"] = f"unknown ({exc})"
         facts["localstack_mode"] = "managed host mode" if self.managed else "external"
+        facts["strict"] = strict_fact(self.front, self.emulator_url)
         return facts
 
     def stop(self, keep_running: bool = False) -> None:
         if self.managed is not None and not keep_running and not self.was_running:
-            host.stop()
+            host.stop()  # its strict front with it
+        elif self.front is not None and self.front_started and not keep_running and self.managed is None:
+            self.front.stop()  # in front of a LocalStack the user runs: ours to stop

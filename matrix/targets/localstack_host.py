@@ -15,7 +15,8 @@ Docker. This module runs it so, in its own venv, and finds a LocalStack the user
   services available and `/_localstack/init/ready` says completed, and records the server in
   `build/localstack/server.json` (pid, port, url, started) so that another process can find, reuse
   or stop it. A healthy recorded server is reused; a dead one's record is dropped.
-* `stop(timeout)`  SIGTERM to the server's process group, SIGKILL after `timeout`, record removed.
+* `stop(timeout)`  SIGTERM to the server's process group, SIGKILL after `timeout`, record removed;
+  the strict emulator in front of it (recorded as `FRONT`) is stopped with it.
   It only ever signals the recorded pid when that pid is still the process we started (same start
   time in /proc, LocalStack's entry point in its command line).
 * `status()`  the record plus `healthy`, `rss_mb`, `uptime_s` when the server lives; None otherwise.
@@ -575,8 +576,15 @@ def start(port: int | None = None, log: Log = print, timeout: float = 60) -> Loc
         return server
 
 
+FRONT = "localstack"  # the record name of the strict emulator in front of the managed server
+
+
 def stop(timeout: float = 10) -> bool:
-    """Stop the recorded server: SIGTERM, SIGKILL after `timeout`; remove the record. False if none ran."""
+    """Stop the recorded server and the strict emulator in front of it (matrix/targets/strict_front.py):
+    SIGTERM, SIGKILL after `timeout`; remove the records. False if no server ran."""
+    from matrix.targets.strict_front import StrictFront
+
+    StrictFront.stop_named(FRONT)
     with _locked(state_dir() / ".lock"):
         doc = _read_state()
         if doc is None:

@@ -10,6 +10,12 @@ it answers (the dev loop keeps cells on it); `--endpoint URL` names one the user
 account (chosen with the `x-moto-account-id` header once). moto maps those keys to that account on
 every later request, so terraform, the AWS CLI and boto3 all land in the cell's account without
 any custom header.
+
+Strict (default): the target puts the strict emulator (matrix/targets/strict_front.py) in front of
+the server and hands every cell the front's URL as its endpoint (`emulator_url` stays the server's,
+used only to provision accounts); the front lives and dies with the server it fronts (recorded as
+build/emulators/strict-moto.json next to moto.json). `strict=False` (`run --no-strict`) hands out
+the server itself.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +41,7 @@ from matrix.clients import Access
 from matrix.errors import StackmatrixError, UsageError
 from matrix.paths import build_dir
 from matrix.targets.base import Target, account_for
+from matrix.targets.strict_front import StrictFront, strict_fact
 
 IAM_USER = "stackmatrix-runner"
 
@@ -74,6 +81,10 @@ class MotoServer:
     @staticmethod
     def record_path() -> Path:
         return build_dir() / "emulators" / "moto.json"
+
+    def front_name(self) -> str:
+        """The name its strict front is recorded under: the recorded server's is "moto"."""
+        return "moto" if self.mode == "subprocess" else f"moto-{self.url.rsplit(':', 1)[-1]}"
 
     @classmethod
     def recorded(cls) -> MotoServer | None:
@@ -122,6 +133,8 @@ class MotoServer:
         return server
 
     def stop(self, timeout: float = 10) -> None:
+        """Stop the server and the strict emulator in front of it."""
+        StrictFront.stop_named(self.front_name())
         if self._threaded is not None:
             self._threaded.stop()
             return
@@ -153,29 +166,39 @@ def _admin_client(url: str, service: str, account_id: str) -> Any:
 class MotoTarget(Target):
     name = "moto"
 
-    def __init__(self, endpoint: str | None = None, mode: str | None = None) -> None:
+    def __init__(self, endpoint: str | None = None, mode: str | None = None, strict: bool = True) -> None:
         self.explicit = endpoint
         self.mode = mode or os.environ.get("STACKMATRIX_MOTO_MODE", "subprocess")
         if self.mode not in ("subprocess", "threaded"):
             raise UsageError(f"STACKMATRIX_MOTO_MODE {self.mode!r}: use subprocess or threaded")
         self.server: MotoServer | None = None
-        self.endpoint = endpoint
+        self.endpoint = endpoint  # what clients use: the strict front, or the server with strict off
+        self.emulator_url = endpoint
+        self.strict = strict
+        self.front: StrictFront | None = None
+        self.front_started = False
 
     def start(self) -> None:
         if self.explicit:
             if not answers(self.explicit, 3):
                 raise UsageError(f"--endpoint {self.explicit}: no moto server answers there "
                                  "(GET /moto-api/); start one or drop --endpoint")
-            self.endpoint = self.explicit
-            return
-        self.server = MotoServer.recorded() if self.mode == "subprocess" else None
-        if self.server is None:
-            self.server = MotoServer.start(self.mode)
-        self.endpoint = self.server.url
+            self.emulator_url = self.explicit.rstrip("/")
+        else:
+            self.server = MotoServer.recorded() if self.mode == "subprocess" else None
+            if self.server is None:
+                self.server = MotoServer.start(self.mode)
+            self.emulator_url = self.server.url
+        self.endpoint = self.emulator_url
+        if self.strict:
+            name = self.server.front_name() if self.server else f"endpoint-{self.emulator_url.rsplit(':', 1)[-1]}"
+            self.front_started = StrictFront.recorded(name, self.emulator_url) is None
+            self.front = StrictFront.ensure(name, self.emulator_url)
+            self.endpoint = self.front.url
 
     def access(self, cell_id: str, region: str, run_id: str) -> Access:
         account = account_for(run_id, cell_id)
-        iam = _admin_client(self.endpoint, "iam", account)
+        iam = _admin_client(self.emulator_url, "iam", account)
         with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
             iam.create_user(UserName=IAM_USER)
         key = iam.create_access_key(UserName=IAM_USER)["AccessKey"]
@@ -184,11 +207,14 @@ class MotoTarget(Target):
     def reattach(self, deployment: Any) -> Access:
         """The recorded keys, if they still reach the cell's account. A restarted moto has forgotten
         them (they would land in its default account): make the account's keys again."""
-        access = deployment.access()
+        access = replace(deployment.access(), endpoint=self.endpoint)  # today's front (or the server)
         try:
             sts = boto3.client("sts", endpoint_url=self.endpoint, region_name=access.region,
                                aws_access_key_id=access.access_key, aws_secret_access_key=access.secret_key)
             if sts.get_caller_identity()["Account"] == deployment.account_id:
+                if deployment.endpoint != self.endpoint:
+                    deployment.endpoint = self.endpoint
+                    deployment.save()
                 return access
         except Exception:  # noqa: S110 - any failure here means: the keys are no longer good
             pass
@@ -205,8 +231,12 @@ class MotoTarget(Target):
         from importlib.metadata import version
 
         return {"target": "moto", "moto": version("moto"), "endpoint": self.endpoint or "",
-                "moto_mode": self.server.mode if self.server else "external"}
+                "moto_mode": self.server.mode if self.server else "external",
+                "strict": strict_fact(self.front, self.emulator_url)}
 
     def stop(self, keep_running: bool = False) -> None:
         if self.server is not None and self.server.owned and not keep_running:
-            self.server.stop()
+            self.server.stop()  # its strict front with it
+        elif self.front is not None and self.front_started and not keep_running and self.server is None:
+            self.front.stop()  # in front of a server the user runs: ours to stop
+

@@ -1,7 +1,8 @@
 """The live suite: what was deployed matches what the stack promises, read back from AWS.
 
 Every expectation is computed from the cell (region, suffix, StackConfig) and the outputs file;
-no region, id or name is written here.
+no region, id or name is written here. The behaviour checks (egress, flow-log delivery) follow
+the wiring AWS reports, link by link (behaviour.py).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import json
 from urllib.parse import unquote
 
 import pytest
+
+from suites.live.behaviour import egress_problems, flow_log_problems
 
 
 @pytest.fixture(scope="module")
@@ -112,14 +115,23 @@ def test_flow_log_active_every_600s_to_the_log_group_with_the_role(ec2, clients,
     assert group.get("retentionInDays") == stack_config.log_retention_days
 
 
-def test_flow_log_role_trusts_only_vpc_flow_logs_and_is_scoped(clients, outputs):
+def test_private_subnets_reach_the_internet_through_a_nat_in_a_public_subnet(ec2, outputs):
+    """Route tables, associations, the NAT's subnet and the gateway's attachment, as AWS would route."""
+    problems = egress_problems(ec2, outputs["vpc_id"], outputs["private_subnet_ids"])
+    assert not problems, "\n".join(problems)
+
+
+def test_flow_log_can_deliver_to_its_log_group(clients, outputs, region):
+    """The role trusts the flow-logs service and its policies allow writing to the log group the flow
+    log names (explicit Deny, wildcards and attached policies included)."""
+    account = clients.access.account_id or clients.client("sts").get_caller_identity()["Account"]
+    problems = flow_log_problems(clients, outputs["flow_log_id"], region, account)
+    assert not problems, "\n".join(problems)
+
+
+def test_flow_log_role_policy_is_scoped(clients, outputs):
     iam = clients.client("iam")
     name = outputs["flow_log_role_arn"].rsplit("/", 1)[-1]
-    role = iam.get_role(RoleName=name)["Role"]
-    trust = role["AssumeRolePolicyDocument"]
-    trust = json.loads(unquote(trust)) if isinstance(trust, str) else trust
-    principals = [s["Principal"].get("Service") for s in trust["Statement"]]
-    assert principals == ["vpc-flow-logs.amazonaws.com"]
     for policy_name in iam.list_role_policies(RoleName=name)["PolicyNames"]:
         doc = iam.get_role_policy(RoleName=name, PolicyName=policy_name)["PolicyDocument"]
         doc = json.loads(unquote(doc)) if isinstance(doc, str) else doc

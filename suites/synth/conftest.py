@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from matrix.catalogue import Context, Finding, SynthDoc, check_doc
 from matrix.paths import PROJECT_ROOT, synth_dir
-from suites.synth.policies import Context, SynthDoc
 
 
 def _cells() -> list[dict]:
@@ -35,6 +35,12 @@ CELLS = _cells()
 @pytest.fixture(scope="session")
 def docs() -> dict[str, SynthDoc]:
     return {c["id"]: _doc(c) for c in CELLS}
+
+
+@pytest.fixture(scope="session")
+def findings(docs) -> dict[str, list[Finding]]:
+    """Every per-cell finding, computed once per cell; each test_rule picks its rule's."""
+    return {cell: check_doc(doc) for cell, doc in docs.items()}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -1,25 +1,26 @@
-"""The synth policy suite: every rule of policies.py on every cell, and the cross-cell rules.
+"""The synth suite: every rule of the AWS acceptance catalogue (matrix/catalogue) on every cell, and
+the cross-cell rules across them.
 
-A failure prints one line per violation: rule, resource address, what is wrong and the fix.
+One test per cell and rule; a failure prints one line per finding: rule, resource address, what is
+wrong, the AWS error it prevents (or what breaks) and the fix.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from suites.synth.policies import CROSS_RULES, RULE_DOCS, RULES, check_doc
+from matrix.catalogue import CROSS_CHECKS, RULES, doc_rule_ids
 
 
-@pytest.mark.parametrize("rule_id", sorted(RULES))
-def test_rule(cell, rule_id, docs):
-    doc = docs[cell]
-    violations = check_doc(doc, only=[rule_id])
-    assert not violations, f"{RULE_DOCS[rule_id]}:\n" + "\n".join(v.line() for v in violations)
+@pytest.mark.parametrize("rule_id", doc_rule_ids())
+def test_rule(cell, rule_id, findings):
+    found = [f for f in findings[cell] if f.rule.id == rule_id]
+    assert not found, f"{RULES[rule_id].title}:\n" + "\n".join(f.line() for f in found)
 
 
-@pytest.mark.parametrize("rule_id", sorted(CROSS_RULES))
+@pytest.mark.parametrize("rule_id", sorted(CROSS_CHECKS))
 def test_cross_cell_rule(rule_id, docs):
     if len(docs) < 2:
         pytest.skip("cross-cell rules need two cells or more")
-    violations = list(CROSS_RULES[rule_id](list(docs.values())))
-    assert not violations, f"{RULE_DOCS[rule_id]}:\n" + "\n".join(v.line() for v in violations)
+    found = list(CROSS_CHECKS[rule_id](list(docs.values())))
+    assert not found, f"{RULES[rule_id].title}:\n" + "\n".join(f.line() for f in found)

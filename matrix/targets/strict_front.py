@@ -1,0 +1,197 @@
+"""The strict emulator in front of an emulator, living exactly as long as the emulator it fronts.
+
+    every client path (embedded engine, terraform, backend, live suite, `matrix env`, AWS CLI)
+        -> StrictFront (`python -m matrix proxy --upstream EMULATOR --strict`, 127.0.0.1)
+        -> moto server / LocalStack
+
+A target (matrix/targets/moto.py, localstack.py) that starts or finds its emulator calls
+`StrictFront.ensure(name, emulator_url)` and hands every cell the front's URL, so every client
+meets AWS's refusals (matrix/chaos/strict.py). The front is a process of its own session, like the
+moto server, because kept cells need it after the run ends (`python -m matrix env CELL` prints its
+URL). It is recorded in build/emulators/strict-<name>.json (url, pid, upstream, started) so that a
+later command finds it; its refusals go to build/emulators/strict-<name>.jsonl.
+
+* `recorded(name, upstream)`  the recorded front when its process lives, it answers
+  `GET /_stackmatrix/stats` in strict mode and fronts that upstream; else None (stale record dropped).
+* `ensure(name, upstream, port)`  the recorded front, else a new one (on `port`, or the recorded one,
+  so that endpoints written into deployment records stay good after the front was restarted).
+* `stop()`  SIGTERM (the proxy prints its summary and exits), SIGKILL after a timeout, record removed.
+* `stop_named(name)`  stop the recorded front of an emulator that is being stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from matrix.backend import write_atomic
+from matrix.errors import StackmatrixError
+from matrix.paths import PROJECT_ROOT, build_dir
+
+STATS = "/_stackmatrix/stats"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(ChildProcessError):  # our own child that exited: reap it
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    return True
+
+
+def stats(url: str, timeout: float = 2.0) -> dict[str, Any] | None:
+    """The proxy's own statistics (requests by service and client, strict refusals), or None."""
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + STATS, timeout=timeout) as resp:  # noqa: S310 - loopback
+            return json.loads(resp.read())
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass
+class StrictFront:
+    name: str
+    url: str
+    upstream: str
+    pid: int | None = None
+
+    @staticmethod
+    def record_path(name: str) -> Path:
+        return build_dir() / "emulators" / f"strict-{name}.json"
+
+    @staticmethod
+    def log_path(name: str) -> Path:
+        return build_dir() / "emulators" / f"strict-{name}.jsonl"
+
+    @classmethod
+    def _record(cls, name: str) -> dict[str, Any] | None:
+        try:
+            data = json.loads(cls.record_path(name).read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    @classmethod
+    def recorded(cls, name: str, upstream: str | None = None) -> StrictFront | None:
+        data = cls._record(name)
+        if data is None:
+            return None
+        pid = data.get("pid")
+        same = upstream is None or data.get("upstream", "").rstrip("/") == upstream.rstrip("/")
+        facts = stats(data.get("url", "")) if pid and _alive(int(pid)) and same else None
+        if facts is not None and facts.get("strict") is not None:
+            return cls(name, data["url"], data["upstream"], int(pid))
+        if pid and _alive(int(pid)) and same:
+            return None  # alive but not answering (yet): leave it and its record alone
+        cls.record_path(name).unlink(missing_ok=True)
+        return None
+
+    @classmethod
+    def ensure(cls, name: str, upstream: str, port: int | None = None) -> StrictFront:
+        found = cls.recorded(name, upstream)
+        if found is not None:
+            return found
+        old = cls._record(name)
+        if old is not None and old.get("pid") and _alive(int(old["pid"])):
+            cls(name, old.get("url", ""), old.get("upstream", ""), int(old["pid"])).stop()
+        wanted = port if port is not None else port_of(old.get("url", "")) if old else 0
+        try:
+            return cls.start(name, upstream, wanted)
+        except StackmatrixError:
+            if not wanted:
+                raise
+            return cls.start(name, upstream, 0)  # the old port is taken now: any free one
+
+    @classmethod
+    def start(cls, name: str, upstream: str, port: int = 0, timeout: float = 60) -> StrictFront:
+        log = build_dir() / "emulators" / f"strict-{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "matrix", "proxy", "--upstream", upstream, "--strict", "--port", str(port),
+               "--log", str(cls.log_path(name)), "--cell", f"strict-{name}"]
+        with open(log, "ab") as err:
+            proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=err,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)  # outlives the run
+        url = _first_line(proc, timeout)
+        if url is None:
+            code = proc.poll()
+            if code is None:
+                proc.kill()
+            raise StackmatrixError(f"the strict emulator in front of {upstream} did not start "
+                                   f"({'exit ' + str(code) if code is not None else 'no answer in time'}); see {log}")
+        front = cls(name, url, upstream.rstrip("/"), proc.pid)
+        write_atomic(cls.record_path(name), json.dumps({"url": url, "pid": proc.pid, "upstream": front.upstream,
+                                                        "started": time.time()}))
+        return front
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.pid and _alive(self.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while _alive(self.pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if _alive(self.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
+        data = self._record(self.name)
+        if data is not None and data.get("pid") == self.pid:
+            self.record_path(self.name).unlink(missing_ok=True)
+
+    @classmethod
+    def stop_named(cls, name: str) -> bool:
+        data = cls._record(name)
+        if data is None or not data.get("pid"):
+            cls.record_path(name).unlink(missing_ok=True)
+            return False
+        cls(name, data.get("url", ""), data.get("upstream", ""), int(data["pid"])).stop()
+        return True
+
+
+def port_of(url: str) -> int:
+    try:
+        return int(url.rsplit(":", 1)[1])
+    except (IndexError, ValueError):
+        return 0
+
+
+def _first_line(proc: subprocess.Popen, timeout: float) -> str | None:
+    """The URL the proxy prints first (it prints nothing else on stdout)."""
+    deadline = time.monotonic() + timeout
+    buf = b""
+    fd = proc.stdout.fileno()
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                return None
+            buf += chunk
+            if b"\n" in buf:
+                line = buf.split(b"\n", 1)[0].decode().strip()
+                return line if line.startswith("http://127.0.0.1:") else None
+        elif proc.poll() is not None:
+            return None
+    return None
+
+
+def strict_fact(front: StrictFront | None, emulator: str | None) -> str:
+    """The report environment's line about the strict emulator."""
+    if front is None:
+        return "off (--no-strict): calls reach the emulator unjudged"
+    return f"on: {front.url} in front of {emulator} (python -m matrix proxy --strict)"
