@@ -6,7 +6,9 @@ Stages and who reports them:
 * `strict-emulator` a call the strict fault proxy refused as AWS would (issue 11's strict mode);
 * `live-suite`      a behaviour check of the live suite that failed against what was deployed.
 
-A producer outside the synth stage calls `record(cell_id, finding, stage)` once per finding: one JSON
+A producer outside the synth stage calls `record(cell_id, finding, stage)` once per finding (a behaviour
+check whose messages name AWS ids calls `record_problems`, which finds the resource's address in the
+cell's state): one JSON
 line appended to build/cells/<cell>/findings.jsonl (the runner empties that folder when the cell
 starts, so a file holds this run's findings only; the live suite, a separate pytest process, appends
 to the same file through $STACKMATRIX_BUILD). A finding is anything with the catalogue's `Finding`
@@ -20,6 +22,7 @@ SARIF log with matrix/sarif.py; the run prints where it is and how many results 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -45,6 +48,41 @@ def record(cell_id: str, finding: Any, stage: str) -> Path:
     with open(path, "a") as fh:
         fh.write(json.dumps(data, default=str, sort_keys=True) + "\n")
     return path
+
+
+#: AWS ids and ARNs a behaviour check names in its messages (subnet-..., rtb-..., arn:aws:iam::...:role/...)
+AWS_ID = re.compile(r"\b(?:subnet|rtb|nat|igw|vpc|vpce|fl|eipalloc|eni)-[0-9a-f]{6,}\b|arn:aws:[a-z0-9-]+:[^\s,;)]+")
+
+
+def addresses_by_id(cell_id: str) -> dict[str, str]:
+    """AWS id or ARN -> Terraform address, from the cell's local state copy (build/state/<cell>/)."""
+    path = build_dir() / "state" / cell_id / "terraform.tfstate"
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    out: dict[str, str] = {}
+    for res in state.get("resources") or []:
+        if res.get("mode") != "managed":
+            continue
+        address = f"{res.get('type')}.{res.get('name')}"
+        for inst in res.get("instances") or []:
+            attrs = inst.get("attributes") or {}
+            for key in ("id", "arn"):
+                if isinstance(attrs.get(key), str):
+                    out.setdefault(attrs[key], address)
+    return out
+
+
+def record_problems(cell_id: str, rule: str, problems: Sequence[str], fix: str, stage: str = "live-suite") -> int:
+    """Record each problem a behaviour check found as a finding of `rule`, at the resource it names first
+    (the AWS id or ARN in the message, mapped to its address through the cell's state). Returns how many."""
+    by_id = addresses_by_id(cell_id)
+    for problem in problems:
+        named = [by_id[m] for m in AWS_ID.findall(problem) if m in by_id]
+        record(cell_id, {"rule": rule, "address": named[0] if named else "", "message": problem, "fix": fix},
+               stage)
+    return len(problems)
 
 
 def recorded(cell_id: str) -> list[FindingInfo]:

@@ -45,7 +45,7 @@ from matrix.errors import StackmatrixError, UsageError
 from matrix.gates import GateReport
 from matrix.leaks import find_leftovers
 from matrix.ops import record_in_ledger
-from matrix.paths import PROJECT_ROOT, allure_results_dir, build_dir, outputs_dir
+from matrix.paths import BUILD_ENV, PROJECT_ROOT, allure_results_dir, build_dir, outputs_dir
 from matrix.progress import notify
 from matrix.redact import redact
 from matrix.results import CellResult, Step, now_ms
@@ -419,6 +419,7 @@ class CellRun:
                 "secret_key": access.secret_key, "profile": access.profile, "account_id": access.account_id}),
             "STACKMATRIX_RUN_ID": self.deployment.run_id,
             "STACKMATRIX_SUITE_COUNTERS": str(counters_file),
+            BUILD_ENV: str(build_dir().resolve()),  # findings it records land in this run's build (findings.py)
             "AWS_SDK_UA_APP_ID": "stackmatrix-live",  # names the suite's calls (strict front stats, CloudTrail)
             "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")])),
         })

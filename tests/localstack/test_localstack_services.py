@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
+from matrix.targets import localstack_host as lh
 from matrix.targets.emulator_gaps import KNOWN_GAPS
 
 REGION = "eu-west-1"
@@ -280,3 +282,28 @@ def test_other_regions_serve_the_core_calls(ls_client, new_account, region: str)
     ec2.delete_route_table(RouteTableId=rt)
     ec2.delete_subnet(SubnetId=subnet)
     ec2.delete_vpc(VpcId=vpc)
+
+
+def test_s3_object_data_stays_in_the_servers_own_tmpdir(ls_client, new_account, localstack) -> None:
+    """LocalStack writes S3 object data to a hard-coded /tmp/localstack-s3-storage; ours goes under
+    build/localstack/tmp (the server's TMPDIR), emptied when the server stops."""
+    import os
+    import secrets
+    import tempfile
+
+    s3 = ls_client("s3", account=new_account(), region="us-east-1")
+    bucket = "stackmatrix-tmpdir-" + secrets.token_hex(4)
+    marker = ("stackmatrix-tmpdir-check-" + secrets.token_hex(8)).encode()
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="state.tfstate", Body=marker * 64)
+    assert s3.get_object(Bucket=bucket, Key="state.tfstate")["Body"].read() == marker * 64
+    environ = dict(v.split(b"=", 1) for v in Path(f"/proc/{localstack.pid}/environ").read_bytes().split(b"\0") if v)
+    assert environ[b"TMPDIR"].decode() == str(lh.tmp_dir())
+    ours = lh.tmp_dir() / "localstack-s3-storage"
+    found = [p for p in ours.rglob("*") if p.is_file() and marker in p.read_bytes()]
+    assert found, f"the object's data is not under {ours}"
+    shared = Path(tempfile.gettempdir()) / "localstack-s3-storage"
+    if shared.is_dir():
+        for path in shared.rglob("*"):
+            if path.is_file() and path.stat().st_size < 10_000_000 and os.access(path, os.R_OK):
+                assert marker not in path.read_bytes(), path

@@ -244,3 +244,33 @@ def test_run_findings_gather_synth_and_recorded_findings(synth_root: Path, tmp_p
     assert (good, total) == (2, 2), bad
     assert results[0]["properties"]["value"] == 300 and results[0]["properties"]["cells"] == ["us-east-1-dev"]
     assert findings.describe(path, log).endswith("(2 result(s) (live-suite, strict-emulator))")
+
+
+def test_behaviour_check_problems_land_at_the_resource_they_name(synth_root: Path, tmp_path: Path, monkeypatch):
+    """A failed live-suite check names AWS ids; record_problems finds their address in the cell's state."""
+    from matrix import findings
+    from matrix.cells import load_profile_cells
+
+    build = tmp_path / "build"
+    monkeypatch.setenv("STACKMATRIX_BUILD", str(build))
+    shutil.copytree(synth_root / "synth" / "us-east-1-dev", build / "synth" / "us-east-1-dev")
+    state = {"version": 4, "resources": [
+        {"mode": "managed", "type": "aws_subnet", "name": "private-subnet-1",
+         "instances": [{"attributes": {"id": "subnet-0a1b2c3d4e5f60718"}}]},
+        {"mode": "managed", "type": "aws_route_table", "name": "private-rt-1",
+         "instances": [{"attributes": {"id": "rtb-0f1e2d3c4b5a69788"}}]},
+        {"mode": "data", "type": "aws_availability_zones", "name": "azs", "instances": [{"attributes": {"id": "x"}}]},
+    ]}
+    (build / "state" / "us-east-1-dev").mkdir(parents=True)
+    (build / "state" / "us-east-1-dev" / "terraform.tfstate").write_text(json.dumps(state))
+    problem = ("private subnet subnet-0a1b2c3d4e5f60718: its route table rtb-0f1e2d3c4b5a69788 has no 0.0.0.0/0 "
+               "route, so nothing leaves it.")
+    assert findings.record_problems("us-east-1-dev", "nat-in-public-subnet", [problem], "add the route") == 1
+    assert findings.record_problems("us-east-1-dev", "flow-log-role-trust", [], "-") == 0
+    _, log = findings.write_run_sarif(load_profile_cells("dev"))
+    (result,) = log["runs"][0]["results"]
+    assert result["properties"]["stage"] == "live-suite"
+    assert result["properties"]["address"] == "aws_subnet.private-subnet-1"
+    assert result["message"]["text"].startswith(problem)
+    good, total, bad = located_share(log, ROOT, "stack/")
+    assert (good, total) == (1, 1), bad
