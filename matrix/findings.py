@@ -85,6 +85,32 @@ def record_problems(cell_id: str, rule: str, problems: Sequence[str], fix: str, 
     return len(problems)
 
 
+#: How the strict emulator marks a refusal in AWS's error message (matrix/chaos/strict.py, Refusal.answer)
+STRICT_MARK = re.compile(r"\[stackmatrix strict: (?P<rule>[^;\]]+); source: (?P<source>[^\]]*)\]")
+#: terraform names the resource of a failed call: "with aws_flow_log.flow-log,"
+TERRAFORM_WITH = re.compile(r"\bwith ((?:data\.)?aws_[a-z0-9_]+\.[A-Za-z0-9_-]+)")
+
+
+def record_strict_refusal(cell_id: str, exc: BaseException) -> bool:
+    """When a cell failed because the strict emulator refused a call as AWS would, record that refusal as a
+    finding at the resource being applied (the embedded engine's ApplyError names it; terraform's output says
+    "with ADDRESS"). False when the failure was something else."""
+    text = " ".join(str(e) for e in (exc, getattr(exc, "cause", None)) if e is not None)
+    mark = STRICT_MARK.search(text)
+    if mark is None:
+        return False
+    address = getattr(exc, "address", "") or next(iter(TERRAFORM_WITH.findall(text)), "")
+    own = str(exc)
+    cut = STRICT_MARK.search(own)
+    message = " ".join((own[:cut.start()] if cut else own).split()) or text
+    from matrix.catalogue import RULES  # lazy: the catalogue loads AWS's schemas
+
+    rule = RULES.get(mark.group("rule"))
+    record(cell_id, {"rule": mark.group("rule"), "address": address, "message": f"refused as AWS refuses it: {message}",
+                     "fix": getattr(rule, "fix", "") or f"see {mark.group('source')}"}, "strict-emulator")
+    return True
+
+
 def recorded(cell_id: str) -> list[FindingInfo]:
     path = cell_dir(cell_id) / FILENAME
     out = []

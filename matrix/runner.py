@@ -42,6 +42,7 @@ from matrix.chaos.driver import ChaosDriver, chaos_scenario
 from matrix.clients import Access, ClientFactory
 from matrix.engines import make_engine
 from matrix.errors import StackmatrixError, UsageError
+from matrix.findings import record_strict_refusal
 from matrix.gates import GateReport
 from matrix.leaks import find_leftovers
 from matrix.ops import record_in_ledger
@@ -201,6 +202,7 @@ class CellRun:
             message, category = f"{message} ({gone})", "EmulatorGone"
         if self.result.error is None:
             self.result.error = {"step": step, "category": category, "message": message}
+        record_strict_refusal(self.cell.id, exc)  # a call AWS would refuse: a finding in build/findings.sarif
         self.result.status = "failed" if isinstance(exc, StepFailed | AssertionError) else "broken"
         self.say(f"FAILED at {step}: {message}")
 

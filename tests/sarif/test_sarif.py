@@ -274,3 +274,35 @@ def test_behaviour_check_problems_land_at_the_resource_they_name(synth_root: Pat
     assert result["message"]["text"].startswith(problem)
     good, total, bad = located_share(log, ROOT, "stack/")
     assert (good, total) == (1, 1), bad
+
+
+def test_a_strict_emulator_refusal_lands_at_the_resource_being_applied(clients, synth_root: Path, tmp_path: Path,
+                                                                      monkeypatch):
+    """A real refusal from the strict emulator in front of moto, as the embedded engine reports it."""
+    from botocore.exceptions import ClientError
+
+    from matrix import findings
+    from matrix.cells import load_profile_cells
+    from matrix.engines.embedded.engine import ApplyError
+
+    build = tmp_path / "build"
+    monkeypatch.setenv("STACKMATRIX_BUILD", str(build))
+    shutil.copytree(synth_root / "synth" / "us-east-1-dev", build / "synth" / "us-east-1-dev")
+    ec2 = clients.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    with pytest.raises(ClientError) as refused:
+        ec2.create_flow_logs(ResourceIds=[vpc], ResourceType="VPC", TrafficType="ALL",
+                             LogDestinationType="cloud-watch-logs", LogGroupName="/x/flow",
+                             DeliverLogsPermissionArn="arn:aws:iam::123456789012:role/x", MaxAggregationInterval=300)
+    error = ApplyError("aws_flow_log.flow-log", "create", refused.value)
+    assert findings.record_strict_refusal("us-east-1-dev", error) is True
+    assert findings.record_strict_refusal("us-east-1-dev", ApplyError("aws_vpc.vpc", "create", RuntimeError("x"))) \
+        is False
+    _, log = findings.write_run_sarif(load_profile_cells("dev"))
+    (result,) = log["runs"][0]["results"]
+    assert result["ruleId"] == "flow-log-interval" and result["properties"]["stage"] == "strict-emulator"
+    text = result["message"]["text"]
+    assert text.startswith("refused as AWS refuses it: create aws_flow_log.flow-log failed: ClientError: ")
+    assert "(InvalidParameter)" in text and text.count("An error occurred") == 1
+    good, total, bad = located_share(log, ROOT, "stack/")
+    assert (good, total) == (1, 1), bad
