@@ -73,6 +73,9 @@ from matrix.errors import StackmatrixError
 from matrix.paths import PROJECT_ROOT, build_dir
 from matrix.redact import SECRET_ENV, redact, redact_obj
 
+#: The newest localstack-core that runs on the project's Python 3.11. 4.14.0 and 2026.3.0 install there
+#: (their metadata says Python >= 3.10) but cannot be imported: localstack/services/stores.py declares
+#: `class RegionBundle[BaseStoreType](dict)`, PEP 695 syntax of Python 3.12 (tried 2026-12-01).
 LOCALSTACK_VERSION = "4.13.1"
 SERVICES = ("ec2", "s3", "dynamodb", "logs", "iam", "sts")
 HERE = Path(__file__).resolve().parent
