@@ -5,6 +5,10 @@ regions, suffixes and fault scenarios; `expand()` turns it, plus command-line ov
 `Cell`s (region x suffix x fault, each with a target and an engine). `shard()` picks a
 deterministic, disjoint slice of them for CI fan-out.
 
+The same file holds each profile's quality gates (`[defaults.gates]`, `[profiles.P.gates]`: validated
+by matrix/gates.py, read with `profile_gates()`) and the suppressions of accepted findings
+(`[[suppress]]`: validated by matrix/sarif.py).
+
 Everything wrong with the input raises `UsageError` (exit 2) naming the value, where it came from
 (flag, or file and table) and what is allowed; the CLI runs nothing then. The stack parameters of a
 cell are built with `Cell.stack_config()`, which applies the profile's name templates and checks
