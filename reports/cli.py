@@ -120,11 +120,11 @@ def cmd_report(args: argparse.Namespace, *, s3_client_factory: Callable[[], Any]
     if outcome.html is not None and not outcome.html.ok:
         print(f"error: {outcome.html.message}", file=sys.stderr)
         return 1
+    if args.open and outcome.html is not None:
+        open_report(outcome.html.output, outcome.html.single_file, out)
     if outcome.gates is not None and not outcome.gates.ok:
         print(f"failed: quality gate(s) missed: {', '.join(g.key for g in outcome.gates.missed)}", file=sys.stderr)
         return 1
-    if args.open and outcome.html is not None:
-        open_report(outcome.html.output, outcome.html.single_file, out)
     return 0
 
 
