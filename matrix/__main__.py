@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from matrix.errors import StackmatrixError, UsageError
+from matrix.progress import for_stream
 
 
 def _cell_selection(p: argparse.ArgumentParser, default_profile: str | None = "dev") -> None:
@@ -85,16 +86,19 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from matrix.check import check_files
+    from matrix.check import check
+    from matrix.sarif import build_log, profile_suppressions
 
-    violations, summary = check_files(
-        [Path(f) for f in args.files], project=Path(args.project) if args.project else None,
-        region=args.region, suffix=args.suffix,
-    )
-    for v in violations:
-        print(v.line())
-    _progress(summary)
-    return 1 if violations else 0
+    result = check([Path(f) for f in args.files], project=Path(args.project) if args.project else None,
+                   region=args.region, suffix=args.suffix, suppressions=profile_suppressions(args.profiles))
+    if args.format == "sarif":
+        log = build_log(result.violations, result.sources(), result.root, located=result.located)
+        print(json.dumps(log, indent=2))
+    else:
+        for line in result.lines():
+            print(line)
+    _progress(result.summary())
+    return 1 if result.open else 0
 
 
 def _positive(name: str, value: float, allow_zero: bool = False) -> None:
@@ -158,28 +162,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not cells:
         raise UsageError(f"--shard {args.shard} selects no cell of profile {args.profile}")
     options = run_options(args, cells)
-    runner = Runner(cells, options, progress=_progress)
+    from matrix.cells import profile_gates
+    from matrix.gates import evaluate, narrowing
+
+    limits = profile_gates(args.profile, args.profiles)
+    display = for_stream(sys.stderr, total=len(cells), jobs=options.jobs, title=f"stackmatrix {args.profile}")
+    runner = Runner(cells, options, progress=display)
     if options.target == "aws":  # every refusal happens here, before anything is written or created
         from matrix.targets.aws import AwsTarget
 
         runner.target = AwsTarget(options, _progress)
-        runner.target.vet(cells)
+        runner.target.vet(cells)  # may ask for "yes": before the live display takes the terminal
     run_info = {"run_id": runner.run_id, "profile": args.profile, "target": options.target,
                 "engine": options.engine, "cdk": options.cdk or "cdktf", "shard": args.shard or ""}
     start_reports(run_info, _progress)
-    result = runner.run()
+    with display:  # a terminal: one live display until the cells are done; else the plain log
+        result = runner.run()
     late: list[str] = []  # Ctrl-C/SIGTERM from here on: the report is finished first (a few seconds)
     previous = {sig: signal.signal(sig, lambda signum, _f: late.append(signal.Signals(signum).name))
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        result.gates = evaluate(result.results, limits, narrowing(args.shard, args.region, args.suffix, args.fault))
+        result.gates.save()
         write_run_record(result, options)
         for line in summarize(result):
             print(line)
+        from matrix.findings import describe, write_run_sarif
+        from matrix.sarif import profile_suppressions
+
+        print(describe(*write_run_sarif(cells, profile_suppressions(args.profiles))))
         if not args.no_report:
             from reports.build import build_report
 
             run_info.update(runner.target_facts)
-            outcome = build_report(run=run_info)
+            outcome = build_report(run=run_info, gates=result.gates)
             for line in outcome.lines():
                 print(line)
             if outcome.html.ok:
@@ -395,6 +411,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project", metavar="DIR", help="folder holding cdktf.json (default: searched upward)")
     p.add_argument("--region", help="the cells' region (default: the provider's)")
     p.add_argument("--suffix", help="the cells' environment suffix (default: the EnvironmentSuffix tag)")
+    p.add_argument("--format", choices=["text", "sarif"], default="text",
+                   help="text lines (default) or SARIF 2.1.0 on stdout, each result at the stack's Python line")
+    p.add_argument("--profiles", metavar="FILE", help="profile file whose [[suppress]] entries apply "
+                   "(default matrix/profiles.toml or $STACKMATRIX_PROFILES)")
     p.set_defaults(func=cmd_check)
     return parser
 

@@ -5,6 +5,10 @@ regions, suffixes and fault scenarios; `expand()` turns it, plus command-line ov
 `Cell`s (region x suffix x fault, each with a target and an engine). `shard()` picks a
 deterministic, disjoint slice of them for CI fan-out.
 
+The same file holds each profile's quality gates (`[defaults.gates]`, `[profiles.P.gates]`: validated
+by matrix/gates.py, read with `profile_gates()`) and the suppressions of accepted findings
+(`[[suppress]]`: validated by matrix/sarif.py).
+
 Everything wrong with the input raises `UsageError` (exit 2) naming the value, where it came from
 (flag, or file and table) and what is allowed; the CLI runs nothing then. The stack parameters of a
 cell are built with `Cell.stack_config()`, which applies the profile's name templates and checks
@@ -23,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from matrix.errors import UsageError
+from matrix.gates import check_table as check_gates
+from matrix.gates import limits_for
 from matrix.regions import DEFAULT_AZ_COUNT, region_problem
 from stack.config import (
     BackendConfig,
@@ -43,9 +49,9 @@ STACK_KEYS = {
 BACKEND_KEYS = {"bucket": str, "locking": str, "dynamodb_table": str, "key": str}
 PROFILE_KEYS = {
     "description": str, "regions": list, "suffixes": list, "faults": list, "target": str,
-    "engine": str, "keep": bool, "jobs": int, "backend": dict, "aws": dict, **STACK_KEYS,
+    "engine": str, "keep": bool, "jobs": int, "backend": dict, "aws": dict, "gates": dict, **STACK_KEYS,
 }
-TOP_KEYS = {"defaults", "regions", "profiles"}
+TOP_KEYS = {"defaults", "regions", "profiles", "suppress"}
 #: real-account credentials: AWS CLI profile(s) or role ARN(s), per region or for all
 AWS_KEYS = {"profile": str, "profiles": dict, "role_arn": str, "role_arns": dict}
 
@@ -178,8 +184,13 @@ def _check_schema(data: dict[str, Any], file: Path) -> None:
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         raise UsageError(f"{file}: [defaults] must be a table")
+    if "suppress" in data:
+        from matrix.sarif import check_suppress_table  # lazy: SARIF loads only for files that suppress
+
+        check_suppress_table(data["suppress"], f"{file} [[suppress]]")
     _check_keys(defaults, {**PROFILE_KEYS}, f"{file} [defaults]")
     _check_keys(defaults.get("backend", {}), BACKEND_KEYS, f"{file} [defaults.backend]")
+    check_gates(defaults.get("gates", {}), f"{file} [defaults.gates]")
     regions = data.get("regions", {})
     if not isinstance(regions, dict):
         raise UsageError(f"{file}: [regions] must be a table of region = {{ azs = N }}")
@@ -200,6 +211,7 @@ def _check_schema(data: dict[str, Any], file: Path) -> None:
         _check_keys(prof, PROFILE_KEYS, where)
         _check_keys(prof.get("backend", {}), BACKEND_KEYS, f"{where}.backend")
         _check_keys(prof.get("aws", {}), AWS_KEYS, f"{where}.aws")
+        check_gates(prof.get("gates", {}), f"{file} [profiles.{name}.gates]")
 
 
 # -- expansion ---------------------------------------------------------------------------------
@@ -349,6 +361,12 @@ def run_settings(profile: str, profiles_file: str | os.PathLike | None = None) -
     data, _ = load_profiles(profiles_file)
     defaults, prof = data.get("defaults", {}), data["profiles"].get(profile, {})
     return {k: prof.get(k, defaults.get(k)) for k in ("jobs", "keep", "aws") if k in prof or k in defaults}
+
+
+def profile_gates(profile: str, profiles_file: str | os.PathLike | None = None) -> dict[str, float]:
+    """The quality-gate limits of a profile (matrix/gates.py): built-in, [defaults.gates], its own."""
+    data, _ = load_profiles(profiles_file)
+    return limits_for(data, profile)
 
 
 def load_profile_cells(profile: str, **overrides: Any) -> list[Cell]:

@@ -3,17 +3,23 @@
 Loads each file (bad paths or JSON are a UsageError: exit 2, nothing checked), gives every file
 its context (cell label, region, suffix, the project folder holding cdktf.json) and runs the
 per-cell and cross-cell rules of matrix/catalogue. Each finding prints as one line: rule id,
-address, what is wrong, the AWS error it prevents (or what breaks) and the fix.
+address, what is wrong, the AWS error it prevents (or what breaks) and the fix. `check()` also
+locates each finding (the Python line that created the construct, from the locations.json the
+synthesizer wrote next to the file; else the block in cdk.tf.json) and applies suppressions
+(profile file or inline), for the text lines and for `--format sarif` (matrix/sarif.py).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from matrix.catalogue import CROSS_CHECKS, RULES, Context, Finding, SynthDoc, check_docs
 from matrix.errors import UsageError
+from matrix.sarif import Located, Source, Suppression, locate
 
 
 def find_project(start: Path) -> Path:
@@ -115,10 +121,57 @@ def load_doc(path: Path, project: Path | None, region: str | None, suffix: str |
 def check_files(
     files: list[Path], project: Path | None = None, region: str | None = None, suffix: str | None = None
 ) -> tuple[list[Finding], str]:
+    result = check(files, project, region, suffix)
+    return result.violations, result.summary()
+
+
+@dataclass
+class CheckResult:
+    docs: list[SynthDoc]
+    violations: list[Finding]
+    rules: int
+    root: Path = field(default_factory=Path.cwd)  # SARIF URIs are relative to it
+    located: list[Located] = field(default_factory=list)  # where each finding points, suppressed or not
+
+    @property
+    def open(self) -> list[Located]:
+        return [x for x in self.located if x.suppression is None]
+
+    def summary(self) -> str:
+        held = len(self.violations) - len(self.open) if self.located else 0
+        state = f"{len(self.violations)} violation(s)" if self.violations else "clean"
+        if held:
+            state += f", {held} suppressed"
+        return f"check: {len(self.docs)} file(s), {self.rules} rules: {state}"
+
+    def lines(self) -> list[str]:
+        """One line per finding (rule, address, AWS error, fix); a suppressed one says so and why."""
+        if not self.located:
+            return [v.line() for v in self.violations]
+        return [v.line() + (f" [suppressed: {x.suppression.reason} ({x.suppression.where})]" if x.suppression else "")
+                for v, x in zip(self.violations, self.located, strict=True)]
+
+    def sources(self) -> list[Source]:
+        return [Source(d.ctx.cell, d.path, d.data) for d in self.docs]
+
+
+def check(files: list[Path], project: Path | None = None, region: str | None = None, suffix: str | None = None,
+          suppressions: Sequence[Suppression] = (), root: Path | None = None) -> CheckResult:
+    """The rules over `files`; each finding located (the stack's Python line) and its suppression found."""
     if project is not None and not project.is_dir():
         raise UsageError(f"--project {project}: not a folder")
     docs = [load_doc(f, project, region, suffix) for f in files]
     violations = check_docs(docs)
     rules = len(RULES) - (0 if len(docs) > 1 else len(CROSS_CHECKS))
-    state = f"{len(violations)} violation(s)" if violations else "clean"
-    return violations, f"check: {len(docs)} file(s), {rules} rules: {state}"
+    result = CheckResult(docs, violations, rules, (root or repo_root(docs)).resolve())
+    result.located = locate(violations, result.sources(), result.root, suppressions)
+    return result
+
+
+def repo_root(docs: Sequence[SynthDoc]) -> Path:
+    """The folder SARIF URIs are relative to: the git work tree holding the project, else the project."""
+    start = (docs[0].ctx.project_dir if docs and docs[0].ctx.project_dir else Path.cwd()).resolve()
+    for folder in [start, *start.parents]:
+        if (folder / ".git").exists():
+            return folder
+    return start

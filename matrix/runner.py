@@ -11,6 +11,9 @@ teardown guaranteed.
         -> (chaos expectations) -> destroy -> leak check -> result.json
     target.stop()               -> unless cells were kept
 
+Progress goes to the `progress` callable as log lines; a live terminal display (matrix/progress.py)
+also gets the structure through `notify()` hooks (cell started, step, finished).
+
 Each cell has its own cancel event, set by its timeout or by Ctrl-C/SIGTERM on the run; a
 cancelled cell stops creating and goes straight to teardown, which runs with a fresh event and
 its own time limit. A deployment record (matrix/targets/base.py) is written before anything is
@@ -39,9 +42,12 @@ from matrix.chaos.driver import ChaosDriver, chaos_scenario
 from matrix.clients import Access, ClientFactory
 from matrix.engines import make_engine
 from matrix.errors import StackmatrixError, UsageError
+from matrix.findings import record_strict_refusal
+from matrix.gates import GateReport
 from matrix.leaks import find_leftovers
 from matrix.ops import record_in_ledger
-from matrix.paths import PROJECT_ROOT, allure_results_dir, build_dir, outputs_dir
+from matrix.paths import BUILD_ENV, PROJECT_ROOT, allure_results_dir, build_dir, outputs_dir
+from matrix.progress import notify
 from matrix.redact import redact
 from matrix.results import CellResult, Step, now_ms
 from matrix.suites import SUITES, plugin_args
@@ -140,6 +146,7 @@ class CellRun:
     def step(self, name: str, fn: Callable[[Step], Any]) -> Any:
         step = Step(name)
         self.result.steps.append(step)
+        notify(self.progress, "cell_step", self.cell.id, name)
         mark = self.clients.counters.mark() if self.clients else None
         try:
             value = fn(step)
@@ -158,6 +165,7 @@ class CellRun:
             self.result.save()
 
     def execute(self) -> CellResult:
+        notify(self.progress, "cell_started", self.cell.id)
         self.result.folder.mkdir(parents=True, exist_ok=True)
         for old in self.result.folder.iterdir():  # this run's files only
             if old.is_file():
@@ -197,6 +205,7 @@ class CellRun:
             message, category = f"{message} ({gone})", "EmulatorGone"
         if self.result.error is None:
             self.result.error = {"step": step, "category": category, "message": message, **error_origin(exc)}
+        record_strict_refusal(self.cell.id, exc)  # a call AWS would refuse: a finding in build/findings.sarif
         self.result.status = "failed" if isinstance(exc, StepFailed | AssertionError) else "broken"
         self.say(f"FAILED at {step}: {message}")
 
@@ -419,6 +428,7 @@ class CellRun:
                 "secret_key": access.secret_key, "profile": access.profile, "account_id": access.account_id}),
             "STACKMATRIX_RUN_ID": self.deployment.run_id,
             "STACKMATRIX_SUITE_COUNTERS": str(counters_file),
+            BUILD_ENV: str(build_dir().resolve()),  # findings it records land in this run's build (findings.py)
             "AWS_SDK_UA_APP_ID": "stackmatrix-live",  # names the suite's calls (strict front stats, CloudTrail)
             "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")])),
         })
@@ -530,6 +540,7 @@ class CellRun:
             self.result.attach("engine log (tail)", "\n".join(tail) + "\n", "engine-log-tail.txt")
         self.result.save()
         seconds = (self.result.stopped - self.result.started) / 1000
+        notify(self.progress, "cell_finished", self.cell.id, self.result.status)
         self.progress(f"[{self.cell.id}] {self.result.status.upper()} in {seconds:.1f} s")
 
 
@@ -624,10 +635,13 @@ class RunResult:
     seconds: float
     synth_failed: bool = False
     interrupted: bool = False
+    gates: GateReport | None = None  # the quality gates over `results` (matrix/gates.py), once evaluated
 
     @property
     def exit_code(self) -> int:
         if self.synth_failed or self.interrupted:
+            return 1
+        if self.gates is not None and not self.gates.ok:
             return 1
         return 0 if all(r.status == "passed" for r in self.results) else 1
 
@@ -713,6 +727,7 @@ class Runner:
             run.result.error = {"step": "start", "category": "interrupted", "message": "run interrupted before start"}
             run.result.stopped = now_ms()
             run.result.save()
+            notify(self.progress, "cell_finished", run.cell.id, "skipped")
             return run.result
         return run.execute()
 
@@ -768,6 +783,8 @@ def summarize(result: RunResult) -> list[str]:
         lines.append(f"{r.status.upper():8} {r.cell}{why}")
     passed = sum(r.status == "passed" for r in result.results)
     lines.append(f"{passed}/{len(result.results)} cell(s) passed in {result.seconds:.1f} s (run {result.run_id})")
+    if result.gates is not None:
+        lines += result.gates.lines()
     return lines
 
 
@@ -778,5 +795,6 @@ def write_run_record(result: RunResult, options: RunOptions, path: Path | None =
         "run_id": result.run_id, "exit_code": result.exit_code, "seconds": round(result.seconds, 2),
         "cells": [r.cell for r in result.results], "target": options.target, "engine": options.engine,
         "interrupted": result.interrupted, "synth_failed": result.synth_failed,
+        "gates": result.gates.to_dict() if result.gates is not None else None,
     }, indent=2))
     return path

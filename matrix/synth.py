@@ -2,7 +2,8 @@
 
 `synthesize(cells)` computes each cell's cache key (the stack's source files, the cell's
 StackConfig, the CDK flavor and its library versions), keeps cells whose
-build/synth/<cell>/meta.json carries the same key, and hands the rest to ONE worker process
+build/synth/<cell>/meta.json carries the same key (and whose locations.json, the construct
+locations SARIF points at, is there), and hands the rest to ONE worker process
 (`python -m stack.app --worker`, see stack/app.py). Loading the CDK costs seconds and hundreds of
 MB per process; one more stack in the same App costs about 0.1 s.
 """
@@ -14,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ from pathlib import Path
 from matrix.cells import Cell
 from matrix.errors import StackmatrixError, UsageError
 from matrix.paths import PROJECT_ROOT, synth_dir
-from stack.cdk import ENV_VAR, FLAVORS
+from stack.cdk import ENV_VAR, FLAVORS, LOCATIONS_FILE
 
 STACK_SOURCES = PROJECT_ROOT / "stack"
 
@@ -83,7 +85,7 @@ def is_fresh(cell_id: str, key: str) -> bool:
         meta = json.loads((cell_dir / "meta.json").read_text())
     except (OSError, ValueError):
         return False
-    return meta.get("key") == key and (cell_dir / "cdk.tf.json").is_file()
+    return meta.get("key") == key and all((cell_dir / f).is_file() for f in ("cdk.tf.json", LOCATIONS_FILE))
 
 
 def synthesize(
@@ -111,7 +113,7 @@ def synthesize(
         if progress:
             progress(f"synth: {len(jobs)} cell(s) to synthesize with {chosen}, "
                      f"{len(result.cached)} unchanged (cache)")
-        result.worker = (worker or run_worker)(jobs, chosen)
+        result.worker = worker(jobs, chosen) if worker else run_worker(jobs, chosen, progress)
         result.synthesized = [j["cell"] for j in jobs]
     elif progress:
         progress(f"synth: all {len(result.cached)} cell(s) unchanged (cache)")
@@ -119,15 +121,24 @@ def synthesize(
     return result
 
 
-def run_worker(jobs: list[dict], flavor: str) -> dict:
+def run_worker(jobs: list[dict], flavor: str, log: Callable[[str], None] | None = None) -> dict:
+    """One `python -m stack.app --worker` process for `jobs`; its stderr lines go to `log` as they come
+    (default: this process's stderr), so a live display (matrix/progress.py) shows them in place."""
     request = {"jobs": jobs, "outroot": str(synth_dir()), "flavor": flavor}
     env = dict(os.environ, JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-    proc = subprocess.run(
-        [sys.executable, "-m", "stack.app", "--worker"], input=json.dumps(request),
-        stdout=subprocess.PIPE, text=True, env=env, cwd=PROJECT_ROOT, check=False,
-    )
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    sink = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    with subprocess.Popen([sys.executable, "-m", "stack.app", "--worker"], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                          cwd=PROJECT_ROOT) as proc:
+        relay = threading.Thread(target=lambda: [sink(line.rstrip("\n")) for line in proc.stderr], daemon=True)
+        relay.start()
+        proc.stdin.write(json.dumps(request))
+        proc.stdin.close()
+        out = proc.stdout.read()  # one JSON line; stderr is drained by the relay meanwhile
+        proc.wait()
+        relay.join(timeout=10)
+    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
     try:
         reply = json.loads(lines[-1])
     except (IndexError, ValueError):

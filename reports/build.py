@@ -9,8 +9,14 @@ runner's last step do.
    categories.json into the results folder (environment.py, executor.py, categories.py);
 4. writes the matrix grid: build/grid/index.html, build/grid/summary.md, build/junit.xml, and
    appends the Markdown to $GITHUB_STEP_SUMMARY when set (grid*.py, summary_md.py, junit.py);
-5. generates the Allure 3 HTML into build/allure-report with the history file (html.py);
+5. generates the Allure 3 HTML into build/allure-report with the history file (html.py), the
+   quality gates in its Quality Gates tab (allurerc.py), and checks the report shows them as computed;
 6. scrubs secret values from everything it wrote.
+
+The quality gates (matrix/gates.py) are the run's own `GateReport` when the runner passes it; else
+(`python -m matrix report`) the same `evaluate()` over the cells at hand with the limits the run
+recorded in build/gates.json (after `--merge`, or when the cells come from several runs, over the union
+of the shards, with min_cells applied).
 
 It returns a `ReportOutcome` whose `lines()` say where everything is and how to open it. Nothing
 here raises because a cell failed; a missing Node.js only makes `outcome.html.ok` False.
@@ -25,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from matrix import gates as G
+from matrix.gates import GateReport
 from matrix.paths import allure_report_dir, allure_results_dir, build_dir
 from matrix.results import CellResult
 from reports import history as H
@@ -66,6 +74,8 @@ class ReportOutcome:
     merged: MergeStats | None = None
     step_summary: Path | None = None
     messages: list[str] = field(default_factory=list)
+    gates: GateReport | None = None
+    gates_shown: bool = False  # the caller printed the gates already (the run's summary)
 
     @property
     def ok(self) -> bool:
@@ -83,6 +93,8 @@ class ReportOutcome:
                 out.append(f"  how to open: {self.html.how_to_open()}")
                 out.append(f"  history: {self.html.history} ({len(H.read_entries(self.html.history))} run(s))")
         out.append(f"matrix grid: {self.grid_html} (Markdown {self.grid_markdown}, JUnit {self.junit})")
+        if self.gates is not None and not self.gates_shown:
+            out += self.gates.lines()
         if self.step_summary:
             out.append(f"job summary appended to {self.step_summary}")
         return out + self.messages
@@ -122,9 +134,32 @@ def write_run_metadata(run: Mapping[str, Any] | None = None, results_dir: Path |
     return env
 
 
+def report_gates(cells: Sequence[CellResult], merged: bool) -> GateReport | None:
+    """The gates over `cells` with the limits the run recorded (None when no run recorded any)."""
+    recorded = G.recorded()
+    if recorded is None:
+        return None
+    return G.evaluate(cells, recorded["limits"], "" if merged else str(recorded.get("narrowed") or ""))
+
+
+def gate_disagreements(gates: GateReport, shown: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Where the Allure report's Quality Gates tab does not say what stackmatrix computed."""
+    by_rule = {str(r.get("rule")): r for r in shown}
+    out = []
+    for g in gates.results:
+        r = by_rule.get(g.key)
+        if r is None:
+            out.append(f"the Allure report does not show quality gate {g.key}")
+        elif bool(r.get("success")) != (g.ok is not False):
+            out.append(f"the Allure report shows quality gate {g.key} as {'met' if r.get('success') else 'missed'}"
+                       f" ({r.get('message')}), stackmatrix computed {g.line()}")
+    return out
+
+
 def build_report(*, run: Mapping[str, Any] | None = None, merge_dirs: Sequence[Path] = (),
                  history: Path | None = None, single_file: bool = False, html: bool = True,
-                 output: Path | None = None, environ: Mapping[str, str] | None = None) -> ReportOutcome:
+                 output: Path | None = None, environ: Mapping[str, str] | None = None,
+                 gates: GateReport | None = None) -> ReportOutcome:
     """Build every report of the current build folder (see the module docstring)."""
     environ = os.environ if environ is None else environ
     build = build_dir()
@@ -149,10 +184,13 @@ def build_report(*, run: Mapping[str, Any] | None = None, merge_dirs: Sequence[P
     write_json(results_dir / "categories.json", allure2_categories())
 
     report_dir = Path(output) if output else allure_report_dir()
+    given = gates is not None
+    several_runs = len({c.run_id for c in cells if c.run_id}) > 1  # shards copied into one build (GitLab)
+    gates = gates if given else report_gates(cells, merged is not None or several_runs)
     grid = build_grid(cells)
     gdir = grid_dir()
     grid_html = write_grid_html(grid, gdir / "index.html", name, report_dir=report_dir)
-    markdown = render_markdown(grid, name)
+    markdown = render_markdown(grid, name, gates=gates)
     grid_md = gdir / "summary.md"
     write_text(grid_md, markdown)
     junit = write_junit(grid, junit_path(), name)
@@ -161,9 +199,12 @@ def build_report(*, run: Mapping[str, Any] | None = None, merge_dirs: Sequence[P
     html_result = None
     if html:
         html_result = generate_html([results_dir], name=name, output=report_dir, history=hist,
-                                    single_file=single_file)
+                                    single_file=single_file, gates=gates)
     for path in (results_dir, gdir, junit, hist):
         scrub_secrets(path)
+    messages = []
+    if gates is not None and html_result is not None and html_result.ok:
+        messages = [f"warning: {m}" for m in gate_disagreements(gates, html_result.quality_gate)]
     return ReportOutcome(cells, grid, results_dir, grid_html, grid_md, junit, html_result, ci, name, run_id,
-                         merged, step_summary)
+                         merged, step_summary, messages, gates, given)
 

@@ -6,7 +6,8 @@
 `add_report_parser(subparsers)` registers the command (matrix/__main__.py calls it); the handler
 validates everything first (bad input raises `UsageError`: exit 2, nothing written), then calls
 `reports.build.build_report` (and `reports.publish.publish` with --publish), prints where the
-report is and how to open it, and exits 0 when the HTML was built, 1 when it could not be.
+report is and how to open it, and exits 0 when the HTML was built, 1 when it could not be or when
+a quality gate the run recorded (build/gates.json, evaluated over the cells at hand) is missed.
 
 Publishing to real AWS needs the guarded S3 client: pass `s3_client_factory` (a callable taking
 no argument and returning a boto3-style S3 client) when registering the parser; without it only an
@@ -121,6 +122,9 @@ def cmd_report(args: argparse.Namespace, *, s3_client_factory: Callable[[], Any]
         return 1
     if args.open and outcome.html is not None:
         open_report(outcome.html.output, outcome.html.single_file, out)
+    if outcome.gates is not None and not outcome.gates.ok:
+        print(f"failed: quality gate(s) missed: {', '.join(g.key for g in outcome.gates.missed)}", file=sys.stderr)
+        return 1
     return 0
 
 

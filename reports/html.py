@@ -6,7 +6,11 @@
 * it embeds a Google Analytics tag in index.html: `strip_analytics()` removes it;
 * history is a JSONL file (`historyPath`) that the CLI appends to: we keep it outside the output
   folder and drop an earlier point of the same run first (`history.forget_run`);
-* categories are read from the config, not from categories.json (see allurerc.py).
+* categories are read from the config, not from categories.json (see allurerc.py);
+* `generate` never evaluates the config's quality gate, so the report is rendered by
+  reports/allure_generate.mjs (the CLI's own generate calls on its own @allurereport/core, plus the
+  gate evaluation `allure run` does): the run's quality gates show in the Quality Gates tab, and
+  what the report says about each gate comes back in `HtmlResult.quality_gate`.
 
 Without Node.js or without node_modules, nothing fails: the result says what is missing and the
 exact command that produces the HTML (`npm ci` in the project, or `nox -s report`).
@@ -14,15 +18,17 @@ exact command that produces the HTML (`npm ci` in the project, or `nox -s report
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from matrix.gates import GateReport
 from matrix.paths import PROJECT_ROOT, allure_report_dir, build_dir
 from matrix.redact import redact
 from reports import history as H
@@ -30,6 +36,7 @@ from reports.allurerc import write_allurerc
 from reports.files import scrub_secrets, write_bytes
 
 CLI = PROJECT_ROOT / "node_modules" / "allure" / "cli.js"
+GENERATE = Path(__file__).with_name("allure_generate.mjs")
 TIMEOUT = 600
 ANALYTICS_RE = re.compile(
     r"[ \t]*<script[^>]*googletagmanager\.com[^>]*>\s*</script>\s*"
@@ -47,6 +54,7 @@ class HtmlResult:
     seconds: float = 0.0
     history: Path | None = None
     single_file: bool = False
+    quality_gate: list[dict] = field(default_factory=list)  # the gates as the report shows them
 
     @property
     def index(self) -> Path:
@@ -109,7 +117,7 @@ def clean_output(output: Path, inputs: Sequence[Path] = ()) -> None:
 
 def generate_html(results_dirs: Sequence[Path], *, name: str, output: Path | None = None,
                   history: Path | None = None, single_file: bool = False,
-                  config_path: Path | None = None) -> HtmlResult:
+                  config_path: Path | None = None, gates: GateReport | None = None) -> HtmlResult:
     """Generate the Allure 3 report of `results_dirs` into `output` (default build/allure-report).
 
     `history` is the JSONL trend file (default build/allure-history.jsonl); pass the same file on
@@ -127,10 +135,10 @@ def generate_html(results_dirs: Sequence[Path], *, name: str, output: Path | Non
     clean_output(out, dirs)
     hist.parent.mkdir(parents=True, exist_ok=True)
     H.forget_run(hist, name)
-    rc = write_allurerc(name, out, hist, single_file, path=config_path)
+    rc = write_allurerc(name, out, hist, single_file, path=config_path, gates=gates)
     env = {**os.environ, "ALLURE_NO_ANALYTICS": "true", "NO_COLOR": "1"}
     t0 = time.monotonic()
-    proc = subprocess.run([*cmd, "generate", "--config", str(rc), "--output", str(out), *map(str, dirs)],
+    proc = subprocess.run([cmd[0], str(GENERATE), str(rc), str(out), *map(str, dirs)],
                           capture_output=True, text=True, timeout=TIMEOUT, cwd=build_dir() if build_dir().is_dir()
                           else PROJECT_ROOT, env=env, check=False,
                           start_new_session=True)  # a terminal's Ctrl-C must not kill it mid-report
@@ -142,4 +150,15 @@ def generate_html(results_dirs: Sequence[Path], *, name: str, output: Path | Non
     scrub_secrets(out)
     kind = "single-file report" if single_file else "report"
     return HtmlResult(True, out, f"Allure {kind} generated in {seconds:.1f} s: {out / 'index.html'}",
-                      seconds, hist, single_file)
+                      seconds, hist, single_file, _gate_line(proc.stdout))
+
+
+def _gate_line(stdout: str) -> list[dict]:
+    """The quality-gate results allure_generate.mjs printed (its last JSON line)."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith('{"qualityGate":'):
+            try:
+                return list(json.loads(line)["qualityGate"])
+            except (ValueError, KeyError, TypeError):
+                return []
+    return []

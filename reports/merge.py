@@ -9,7 +9,9 @@ them side by side and runs `python -m matrix report --merge DIR...`. `merge(dirs
 * copies `cells/<cell-id>/` folders; when two shards hold the same cell, the later run wins;
 * keeps one environment.properties / executor.json (the first one found; `into`'s own wins);
 * unions the shards' history files into the build's history by entry uuid (`history.merge_history`),
-  so the trend stays continuous when each shard restored the same cache.
+  so the trend stays continuous when each shard restored the same cache;
+* keeps one gates.json (the quality-gate limits the shards' runs recorded; `into`'s own wins), so the
+  merged report evaluates the gates over all the shards' cells (matrix/gates.py).
 
 A DIR may be a shard's build folder (holding allure-results/ and/or cells/) or an allure-results
 folder itself. A DIR that is missing or holds neither raises `UsageError` before anything is copied.
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from matrix.errors import UsageError
+from matrix.gates import FILENAME as GATES_FILE
 from reports import history as H
 from reports.files import copy_redacted
 
@@ -51,6 +54,7 @@ class Shard:
     results: Path | None
     cells: Path | None
     history: Path | None
+    gates: Path | None = None
 
 
 def _is_results_dir(path: Path) -> bool:
@@ -71,7 +75,8 @@ def resolve_shard(path: Path) -> Shard:
         raise UsageError(f"--merge {path}: holds neither allure-results/ nor cells/ nor Allure result "
                          "files; pass a shard's build folder or its allure-results folder")
     hist = next((c for c in (p / H.FILENAME, p.parent / H.FILENAME) if c.is_file()), None)
-    return Shard(p, results, cells, hist)
+    gates = next((c for c in (p / GATES_FILE, p.parent / GATES_FILE) if c.is_file()), None)
+    return Shard(p, results, cells, hist, gates)
 
 
 def _identity(data: dict) -> tuple:
@@ -151,6 +156,10 @@ def merge(dirs: Sequence[Path], into: Path, history: Path | None = None) -> Merg
         if shard.cells is not None and shard.cells.resolve() != cells_into.resolve():
             cells_into.mkdir(parents=True, exist_ok=True)
             _merge_cells(shard.cells, cells_into, stats)
+    gates_into = into / GATES_FILE
+    for shard in shards:
+        if shard.gates is not None and not gates_into.exists():
+            copy_redacted(shard.gates, gates_into)
     hist = Path(history) if history else into / H.FILENAME
     sources = [s.history for s in shards if s.history is not None and s.history.resolve() != hist.resolve()]
     stats.history_entries = H.merge_history(sources, hist) if sources else len(H.read_entries(hist))

@@ -1,7 +1,8 @@
 """The matrix grid as Markdown: the CI job summary ($GITHUB_STEP_SUMMARY) and build/grid/summary.md.
 
 GitHub renders the step summary file as Markdown on the run's page; the file is shared by every
-step of a job, so we append to it, never overwrite.
+step of a job, so we append to it, never overwrite. The run's quality gates (matrix/gates.py) come
+first, as a table with each limit next to the measured value.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from matrix.gates import GateReport, fmt_value
 from reports.files import append_text, write_text
 from reports.grid import ICONS, Grid, GridRow
 
@@ -30,8 +32,23 @@ def _square(row: GridRow | None) -> str:
     return _md(text)
 
 
-def render(grid: Grid, title: str, report_url: str | None = None) -> str:
+def gates_section(gates: GateReport) -> list[str]:
+    """The quality gates as a table: limit, measured value, verdict and the cells behind a miss."""
+    head = "all met" if gates.ok else f"{len(gates.missed)} missed"
+    lines = [f"**Quality gates: {head}**", "", "| gate | limit | measured | verdict | cells |", "|---|---|---|---|---|"]
+    for r in gates.results:
+        verdict = "not applied" if r.ok is None else ("✅ met" if r.ok else "❌ missed")
+        measured = "—" if r.measured is None else _md(f"{fmt_value(r.key, r.measured)} ({r.measures})")
+        who = _md(r.detail) if r.ok is None else _md(", ".join(r.cells[:10]) + (" ..." if len(r.cells) > 10 else ""))
+        limit = f"{r.comparison} {_md(fmt_value(r.key, r.limit))}"
+        lines.append(f"| `{r.key}` | {limit} | {measured} | {verdict} | {who} |")
+    return [*lines, ""]
+
+
+def render(grid: Grid, title: str, report_url: str | None = None, gates: GateReport | None = None) -> str:
     lines = [f"### {_md(title)}", "", grid.summary() + (f" · [Allure report]({report_url})" if report_url else ""), ""]
+    if gates is not None and gates.results:
+        lines += gates_section(gates)
     lines.append("| region | suffix | " + " | ".join(_md(s) for s in grid.scenarios) + " |")
     lines.append("|---|---|" + "---|" * len(grid.scenarios))
     for region in grid.regions:
@@ -50,8 +67,9 @@ def render(grid: Grid, title: str, report_url: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_markdown(grid: Grid, path: Path, title: str, report_url: str | None = None) -> Path:
-    return write_text(Path(path), render(grid, title, report_url))
+def write_markdown(grid: Grid, path: Path, title: str, report_url: str | None = None,
+                   gates: GateReport | None = None) -> Path:
+    return write_text(Path(path), render(grid, title, report_url, gates))
 
 
 def write_step_summary(markdown: str, environ: dict[str, str] | None = None) -> Path | None:

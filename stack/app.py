@@ -4,7 +4,8 @@ Three ways in:
 
 * `synthesize(jobs, outroot, flavor)`: one App holding one VpcStack per cell, synthesized once;
   each stack's `cdk.tf.json` is moved to `<outroot>/<cell-id>/cdk.tf.json` (atomically) next to a
-  `meta.json` recording the cache key. Used by the worker below and by the warm dev-loop process.
+  `meta.json` recording the cache key and a `locations.json` naming the Python line that created
+  each construct (stack/cdk.py's `record_locations`). Used by the worker below and by the warm dev-loop process.
 * `python -m stack.app --worker`: reads a JSON job list on stdin (written by matrix/synth.py),
   synthesizes it, prints one JSON result line on stdout, then ends the jsii runtime and leaves with
   `os._exit` (interpreter teardown after a synth costs ~4 s and does nothing useful).
@@ -26,9 +27,11 @@ from typing import Any
 if __name__ == "__main__" and __package__ in (None, ""):  # run as a file by the cdktf CLI
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stack.cdk import load, stop_runtime
+from stack.cdk import load, record_locations, stop_runtime
 from stack.config import StackConfig
 from stack.vpc import make_stack
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -47,7 +50,7 @@ def synthesize(
     cdk = load(flavor)
     loaded = time.monotonic()
     outroot.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=outroot, prefix=".app-") as tmp:
+    with tempfile.TemporaryDirectory(dir=outroot, prefix=".app-") as tmp, record_locations(REPO_ROOT) as where:
         app = cdk.core.App(outdir=tmp)
         stacks = {}
         for n, job in enumerate(jobs, 1):
@@ -61,6 +64,7 @@ def synthesize(
             cell = job["cell"]
             src = Path(tmp, "stacks", stacks[cell], "cdk.tf.json")
             dest = outroot / cell
+            where.write(dest, stacks[cell])  # before cdk.tf.json: a fresh cdk.tf.json always has its map
             _write_atomic(dest / "cdk.tf.json", src.read_text())
             meta = {
                 "cell": cell, "key": job["key"], "stack_id": stacks[cell], "flavor": cdk.flavor,
@@ -105,9 +109,13 @@ def _cli_app() -> None:
         cells = [c for c in cells if c.id in wanted]
     cdk = load()
     app = cdk.core.App()  # honours CDKTF_OUTDIR / CDKTF_CONTEXT_JSON set by the CLI
-    for cell in cells:
-        make_stack(app, cell.stack_config(), cdk)
+    with record_locations(REPO_ROOT) as where:
+        for cell in cells:
+            make_stack(app, cell.stack_config(), cdk)
     app.synth()
+    for cell in cells:  # each stack's construct locations next to its cdk.tf.json
+        stack_id = cell.stack_config().stack_id
+        where.write(Path(app.outdir, "stacks", stack_id), stack_id)
     stop_runtime()
     sys.stdout.flush()
     os._exit(0)

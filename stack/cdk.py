@@ -8,16 +8,30 @@ Speed: `cdktf_cdktf_provider_aws/__init__.py` imports all of its ~2,200 submodul
 ~1.2 GB). The submodules themselves only need the package's `_jsii` assembly, so `load` registers
 a bare package object for the provider and imports just the submodules the stack uses (about 2.5 s).
 cdktn's package is lazy already; the same path is used for both so their behaviour stays identical.
+
+Where each construct was made: cdktf records only construct paths in cdk.tf.json (its stack traces
+are JavaScript frames of the jsii kernel). Every construct, of either flavor, is created through
+`jsii.create(klass, obj, args)`, so `load` wraps that one function: inside `record_locations(root)`
+it notes, per construct path, the first Python frame outside this file and the CDK libraries (the
+stack's own line, the line inside the loop for a construct made in a loop) with the exact span of
+the call. `LocationRecorder.write(folder, stack_id)` writes that stack's map as `locations.json` next
+to its cdk.tf.json; `python -m matrix check` and SARIF (matrix/sarif.py) read it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import json
 import os
 import sys
+import tempfile
+import threading
 import types
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 FLAVORS = {
@@ -110,8 +124,120 @@ def load(flavor: str | None = None) -> Cdk:
     except ImportError as exc:
         extra = " (pip install '.[cdktn]')" if chosen == "cdktn" else ""
         raise CdkUnavailable(f"CDK flavor {chosen!r} is not installed{extra}: {exc}") from exc
+    _install_create_hook()
     _loaded[chosen] = Cdk(chosen, core, aws)
     return _loaded[chosen]
+
+
+# -- where each construct was made ---------------------------------------------------------------
+
+LOCATIONS_FILE = "locations.json"
+#: Frames in these packages (and this file) are the CDK's, never the stack's line.
+LIBRARY_PACKAGES = {"jsii", "cdktf", "cdktn", "constructs", "typeguard", "publication", "importlib",
+                    *(provider for _core, provider in FLAVORS.values())}
+
+
+@dataclass
+class LocationRecorder:
+    """construct path -> {file, line, column, end_line, end_column, construct} (columns 0-based, as
+    Python's AST; `construct` is the class, e.g. Vpc, AwsProvider, S3Backend)."""
+
+    root: Path
+    paths: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _scopes: dict[int, str] = field(default_factory=dict)  # id(construct) -> its path, for children
+    _positions: dict[Any, list] = field(default_factory=dict)
+
+    def site(self) -> dict[str, Any] | None:
+        """The creating frame: the first one outside the CDK libraries and this seam."""
+        frame = sys._getframe(2)
+        while frame is not None:
+            module = frame.f_globals.get("__name__", "")
+            if module != __name__ and module.split(".", 1)[0] not in LIBRARY_PACKAGES:
+                break
+            frame = frame.f_back
+        if frame is None:
+            return None
+        code = frame.f_code
+        positions = self._positions.get(code)
+        if positions is None:
+            positions = self._positions[code] = list(code.co_positions())
+        line, end_line, col, end_col = positions[frame.f_lasti // 2]
+        file = Path(code.co_filename).resolve()
+        try:
+            name = file.relative_to(self.root).as_posix()
+        except ValueError:
+            name = file.as_posix()
+        return {"file": name, "line": line or frame.f_lineno, "end_line": end_line or line or frame.f_lineno,
+                "column": col or 0, "end_column": end_col or 0}
+
+    def note(self, obj: Any, args: list[Any] | None, site: dict[str, Any]) -> None:
+        if not args or len(args) < 2 or not isinstance(args[1], str):
+            if args and hasattr(args[0], "node") and hasattr(obj, "node"):  # a construct with a fixed id
+                with contextlib.suppress(Exception):  # (S3Backend: "backend"): ask for its path
+                    self._scopes[id(obj)] = path = obj.node.path
+                    self.paths.setdefault(path, site)
+            return
+        scope = args[0]
+        parent = self._scopes.get(id(scope))
+        if parent is None:
+            try:
+                parent = scope.node.path
+            except Exception:  # not a construct scope after all
+                return
+            self._scopes[id(scope)] = parent
+        path = f"{parent}/{args[1]}" if parent else args[1]
+        self._scopes[id(obj)] = path
+        self.paths.setdefault(path, site)
+
+    def for_stack(self, stack_id: str) -> dict[str, dict[str, Any]]:
+        prefix = stack_id + "/"
+        return {p: loc for p, loc in sorted(self.paths.items()) if p == stack_id or p.startswith(prefix)}
+
+    def write(self, folder: Path, stack_id: str) -> Path:
+        """`<folder>/locations.json` for one stack, written atomically."""
+        folder.mkdir(parents=True, exist_ok=True)
+        doc = {"root": str(self.root), "stack": stack_id, "constructs": self.for_stack(stack_id)}
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{LOCATIONS_FILE}.")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(doc, fh, indent=1, sort_keys=True)
+        os.replace(tmp, folder / LOCATIONS_FILE)
+        return folder / LOCATIONS_FILE
+
+
+_recording = threading.local()
+
+
+@contextlib.contextmanager
+def record_locations(root: Path) -> Iterator[LocationRecorder]:
+    """Record where every construct created in this thread inside the block was made."""
+    recorder = LocationRecorder(Path(root).resolve())
+    previous = getattr(_recording, "recorder", None)
+    _recording.recorder = recorder
+    try:
+        yield recorder
+    finally:
+        _recording.recorder = previous
+
+
+def _install_create_hook() -> None:
+    import jsii
+
+    original = jsii.create
+    if getattr(original, "_stackmatrix_locations", False):
+        return
+
+    def create(klass: Any, obj: Any, args: list[Any] | None = None) -> Any:
+        recorder = getattr(_recording, "recorder", None)
+        site = recorder.site() if recorder is not None else None
+        if site is not None:
+            site["construct"] = getattr(klass, "__name__", "")
+        ref = original(klass, obj, args)
+        if site is not None:
+            recorder.note(obj, args, site)
+        return ref
+
+    create._stackmatrix_locations = True  # type: ignore[attr-defined]
+    jsii.create = create
 
 
 def stop_runtime() -> None:

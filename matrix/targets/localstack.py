@@ -15,8 +15,11 @@ gets its own account (the same deterministic id the moto target uses) just by it
 (terraform, the AWS CLI, boto3) lands there with no custom header. `LOCALSTACK_AUTH_TOKEN` is passed
 to a managed server when set and never written anywhere.
 
-The clients are our own (matrix/clients.py: retries, counters) rather than `localstack-client`'s:
-that library only sets endpoints, which our factory already does per target.
+The clients are our own (matrix/clients.py: retries, counters, fault hooks, one construction for moto,
+LocalStack and AWS) rather than `localstack-client`'s: that library only points boto3 at an endpoint
+(since 2.1 it returns $AWS_ENDPOINT_URL when set, else localhost:4566), which botocore itself does
+with `endpoint_url` and, for every SDK and the AWS CLI, with AWS_ENDPOINT_URL (what `matrix env`
+prints); and the endpoint here is the strict front's, not LocalStack's own (README: Targets).
 """
 
 from __future__ import annotations

@@ -39,8 +39,11 @@ Measured on this project's machine (2 cores, noisy): venv build 46 s with a warm
 cold (514 MB); start to ready 1.15-2.5 s; RSS about 100 MB idle, 320-330 MB after the VPC call set
 in one region, 650-700 MB after it in three regions and several accounts; 165-185 sequential
 DescribeVpcs/s (moto server on the same machine: 145-215); stop 0.05 s.
-S3 object data always lands in /tmp/localstack-s3-storage whatever FILESYSTEM_ROOT says (hard-coded
-in LocalStack's S3 provider, never cleaned); no Chaos API in the community edition.
+LocalStack's S3 provider keeps object data in a hard-coded `/tmp/localstack-s3-storage` whatever
+FILESYSTEM_ROOT says (`DEFAULT_S3_TMP_DIR`, never cleaned): the launcher points it at
+`localstack-s3-storage` under the server's own TMPDIR, `build/localstack/tmp`, emptied when a server
+starts and when it stops, so two build folders' servers never share object data and none is left in
+/tmp. No Chaos API in the community edition.
 """
 
 from __future__ import annotations
@@ -70,6 +73,9 @@ from matrix.errors import StackmatrixError
 from matrix.paths import PROJECT_ROOT, build_dir
 from matrix.redact import SECRET_ENV, redact, redact_obj
 
+#: The newest localstack-core that runs on the project's Python 3.11. 4.14.0 and 2026.3.0 install there
+#: (their metadata says Python >= 3.10) but cannot be imported: localstack/services/stores.py declares
+#: `class RegionBundle[BaseStoreType](dict)`, PEP 695 syntax of Python 3.12 (tried 2026-12-01).
 LOCALSTACK_VERSION = "4.13.1"
 SERVICES = ("ec2", "s3", "dynamodb", "logs", "iam", "sts")
 HERE = Path(__file__).resolve().parent
@@ -80,7 +86,7 @@ STAMP = VENV / ".stackmatrix-stamp"
 PROVIDER_STAMP = VENV / ".stackmatrix-provider-stamp"
 ENTRY_POINT = "localstack.runtime.main"
 #: Environment variables copied from ours into the server's when set (all else is set here).
-PASSTHROUGH_ENV = ("LOCALSTACK_AUTH_TOKEN", "DEBUG", "LS_LOG", "TMPDIR", "TZ")
+PASSTHROUGH_ENV = ("LOCALSTACK_AUTH_TOKEN", "DEBUG", "LS_LOG", "TZ")
 HEALTHY_STATES = ("available", "running")
 
 Log = Callable[[str], Any]
@@ -98,6 +104,11 @@ def state_dir() -> Path:
 
 def state_file() -> Path:
     return state_dir() / "server.json"
+
+
+def tmp_dir() -> Path:
+    """The server's TMPDIR: where its S3 object data lands (see the module docstring)."""
+    return state_dir() / "tmp"
 
 
 def log_file() -> Path:
@@ -269,6 +280,7 @@ def localstack_env(port: int) -> dict[str, str]:
         "SERVICES": ",".join(SERVICES),
         "PROVIDER_OVERRIDE_DYNAMODB": "moto",   # our provider: stock DynamoDB downloads a JDK
         "FILESYSTEM_ROOT": str(root / "filesystem"),
+        "TMPDIR": str(tmp_dir()),           # S3 object data: localstack-s3-storage under it, not /tmp
         "CONFIG_DIR": str(root / "config"),
         "DISABLE_EVENTS": "1",              # no analytics
         "SKIP_SSL_CERT_DOWNLOAD": "1",      # self-signed certificate, no download
@@ -305,6 +317,13 @@ try:  # LocalStack 4.13.1 stops its event loop from another thread without wakin
         _shutdown(self)
         self.loop.call_soon_threadsafe(self.loop.stop)
     _hc.HypercornRuntimeServer.shutdown = _shutdown_and_wake
+except (ImportError, AttributeError):
+    pass
+try:  # S3 object data goes to a hard-coded /tmp/localstack-s3-storage, never cleaned: put it under this
+    # server's own TMPDIR (build/localstack/tmp), so servers of two build folders stay apart
+    import tempfile as _tf
+    from localstack.services.s3 import provider as _s3
+    _s3.DEFAULT_S3_TMP_DIR = os.path.join(_tf.gettempdir(), "localstack-s3-storage")
 except (ImportError, AttributeError):
     pass
 try:
@@ -550,6 +569,8 @@ def start(port: int | None = None, log: Log = print, timeout: float = 60) -> Loc
         root = state_dir()
         for sub in ("filesystem", "config"):
             (root / sub).mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp_dir(), ignore_errors=True)  # nothing of an earlier server (PERSISTENCE=0)
+        tmp_dir().mkdir(parents=True)
         shown = {k: v for k, v in env.items() if k not in ("PATH", "HOME", "LANG", *SECRET_ENV)}
         if log_file().exists():  # keep the previous server's log for a post-mortem
             log_file().replace(log_file().with_name("localstack.previous.log"))
@@ -591,6 +612,9 @@ def stop(timeout: float = 10) -> bool:
             state_file().unlink(missing_ok=True)
             return False
         try:
-            return _terminate(int(doc["pid"]), doc.get("proc_start"), timeout)
+            stopped = _terminate(int(doc["pid"]), doc.get("proc_start"), timeout)
+            if stopped:
+                shutil.rmtree(tmp_dir(), ignore_errors=True)  # its S3 data goes with it
+            return stopped
         finally:
             state_file().unlink(missing_ok=True)

@@ -12,6 +12,7 @@ from urllib.parse import unquote
 
 import pytest
 
+from matrix.findings import record_problems
 from suites.live.behaviour import egress_problems, flow_log_problems
 
 #: how a failure that compares AWS with the cell's StackConfig (not with a fixed expectation) says so
@@ -124,17 +125,23 @@ def test_flow_log_active_at_its_interval_to_the_log_group_with_the_role(ec2, cli
         f"retention {group.get('retentionInDays')} days, {STACK_CONFIG_SAYS} {stack_config.log_retention_days}")
 
 
-def test_private_subnets_reach_the_internet_through_a_nat_in_a_public_subnet(ec2, outputs):
+def test_private_subnets_reach_the_internet_through_a_nat_in_a_public_subnet(ec2, outputs, cell):
     """Route tables, associations, the NAT's subnet and the gateway's attachment, as AWS would route."""
     problems = egress_problems(ec2, outputs["vpc_id"], outputs["private_subnet_ids"])
+    record_problems(cell["id"], "nat-in-public-subnet", problems,  # build/findings.sarif (matrix/findings.py)
+                    "route each private subnet's 0.0.0.0/0 to a NAT gateway in a public subnet of its VPC")
     assert not problems, "\n".join(problems)
 
 
-def test_flow_log_can_deliver_to_its_log_group(clients, outputs, region):
+def test_flow_log_can_deliver_to_its_log_group(clients, outputs, region, cell):
     """The role trusts the flow-logs service and its policies allow writing to the log group the flow
     log names (explicit Deny, wildcards and attached policies included)."""
     account = clients.access.account_id or clients.client("sts").get_caller_identity()["Account"]
     problems = flow_log_problems(clients, outputs["flow_log_id"], region, account)
+    for rule, found in (("flow-log-role-trust", [p for p in problems if "trust" in p]),
+                        ("flow-log-role-permissions", [p for p in problems if "trust" not in p])):
+        record_problems(cell["id"], rule, found, "let the role trust vpc-flow-logs.amazonaws.com and allow "
+                        "logs:CreateLogStream and logs:PutLogEvents on the flow log's log group")
     assert not problems, "\n".join(problems)
 
 

@@ -168,6 +168,7 @@ def test_full_lifecycle_on_a_chosen_port(ls_python: Path, tmp_path: Path, monkey
         stopped_in = time.monotonic() - t1
     assert not lh._alive(server.pid)
     assert not lh.state_file().exists()
+    assert not lh.tmp_dir().exists(), "the server's TMPDIR (its S3 object data) goes with it"
     assert lh.status() is None
     assert lh.stop() is False
     assert started_in < 60 and stopped_in < 5, (started_in, stopped_in)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
+from matrix.targets import localstack_host as lh
 from matrix.targets.emulator_gaps import KNOWN_GAPS
 
 REGION = "eu-west-1"
@@ -280,3 +282,30 @@ def test_other_regions_serve_the_core_calls(ls_client, new_account, region: str)
     ec2.delete_route_table(RouteTableId=rt)
     ec2.delete_subnet(SubnetId=subnet)
     ec2.delete_vpc(VpcId=vpc)
+
+
+def test_s3_object_data_stays_in_the_servers_own_tmpdir(ls_client, new_account, localstack) -> None:
+    """LocalStack writes S3 object data to a hard-coded /tmp/localstack-s3-storage; ours goes under
+    build/localstack/tmp (the server's TMPDIR), emptied when the server stops."""
+    import os
+    import secrets
+    import tempfile
+
+    s3 = ls_client("s3", account=new_account(), region="us-east-1")
+    bucket = "stackmatrix-tmpdir-" + secrets.token_hex(4)
+    marker = b"stackmatrix-tmpdir-check-"
+    body = marker * (600 * 1024 // len(marker))  # above 512 KiB LocalStack spills the object to a file
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="state.tfstate", Body=body)
+    assert s3.get_object(Bucket=bucket, Key="state.tfstate")["Body"].read() == body
+    environ = dict(v.split(b"=", 1) for v in Path(f"/proc/{localstack.pid}/environ").read_bytes().split(b"\0") if v)
+    assert environ[b"TMPDIR"].decode() == str(lh.tmp_dir())
+    ours = lh.tmp_dir() / "localstack-s3-storage"
+    assert (ours / bucket).is_dir(), f"the bucket's folder is not under {ours}"
+    # the object spilled to an unnamed temporary file (O_TMPFILE) in the bucket's folder: the server holds it
+    fds = [os.readlink(f) for f in Path(f"/proc/{localstack.pid}/fd").iterdir() if f.is_symlink()]
+    held = [f for f in fds if f.startswith(str(ours / bucket))]
+    assert held, f"no open file of the server under {ours / bucket}: {fds[-20:]}"
+    shared = Path(tempfile.gettempdir()) / "localstack-s3-storage"
+    assert not (shared / bucket).exists()
+    assert not [f for f in fds if f.startswith(str(shared))], "the server still writes to the shared folder"

@@ -10,6 +10,7 @@ What is checked, honestly: Allure 3's report is a JavaScript app, so each page i
 * the charts page: the "Status dynamics" trend has two bars (the history run and the latest);
 * the categories page: every category that our cells fall into;
 * the grid page: every cell id with its status;
+* the Quality Gates tab: every gate of the run with its verdict, measured value, limit and related cells;
 * the single-file report opened from file://.
 Screenshots of the report, its trend and the grid are saved under build/screenshots/ (the project's build
 folder, as CI artifacts) and next to the test's report.
@@ -35,7 +36,9 @@ from pathlib import Path
 import pytest
 from reports_helpers import CELLS, cell_dict, cell_env, run_suite, use_build
 
+from matrix.gates import evaluate
 from matrix.paths import PROJECT_ROOT
+from matrix.results import load_results
 from reports.allure_cells import result_uuid
 from reports.build import build_report
 from reports.labels import report_test_id
@@ -44,6 +47,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-component-update", "--disable-sync", "--no-first-run", "--virtual-time-budget=15000",
          "--window-size=1400,1000"]
 STATUS_WORDS = {"passed": "Passed", "failed": "Failed", "broken": "Broken"}
+GATES = {"max_failed_cells": 0, "max_retries_per_cell": 5, "max_leaks": 0, "min_cells": 6}
 SCREENSHOTS = PROJECT_ROOT / "build" / "screenshots"
 
 
@@ -89,6 +93,8 @@ def site(tmp_path_factory: pytest.TempPathFactory, allure_cli: Path) -> Path:
                 make_cell(run, cid, region, suffix, fault, status, t0)
             if run == "run-2":
                 run_suite(root, build / "allure-results", cell_env(cell_dict("us-east-1-dev")))
+                # the run's quality gates (recorded as a run records them; the report re-evaluates them)
+                evaluate(load_results(), GATES).save()
             outcome = build_report()
             assert outcome.html.ok, outcome.html.message
         single = build_report(single_file=True, output=build / "single-file-report")
@@ -191,6 +197,21 @@ def test_grid_page(chromium: str, base_url: str, site: Path, tmp_path: Path):
     for cid, *_, status, _ in CELLS:
         assert re.search(rf"{re.escape(cid)} {status} \d+\.\d s", text), (cid, status)
     screenshot(chromium, url, tmp_path / "g", site / "screenshots" / "grid.png", SCREENSHOTS / "grid.png")
+
+
+def test_quality_gates_tab(chromium: str, base_url: str, site: Path, tmp_path: Path):
+    """The run's gates in Allure 3's Quality Gates tab: each with its verdict, measured value and limit,
+    and the cells behind a miss linked as related test results."""
+    url = f"{base_url}/allure-report/index.html#/qualityGate"
+    text = dom_text(chromium, url, tmp_path / "q")
+    assert re.search(r"Quality Gates\s+4\b", text), text[:2000]
+    missed = {"max_failed_cells": ("measured 4", 4), "max_leaks": ("measured 2", 1)}
+    for key, (measured, related) in missed.items():
+        assert re.search(rf"{key} Error {key} MISSED: {measured} .*?Related test results \({related}\)", text), key
+    assert "max_retries_per_cell Success max_retries_per_cell met: measured 3" in text
+    assert "min_cells Success min_cells met: measured 6 (cells that reached a verdict), limit >= 6" in text
+    screenshot(chromium, url, tmp_path / "q", site / "screenshots" / "quality-gates.png",
+               SCREENSHOTS / "quality-gates.png")
 
 
 def test_single_file_report_opens_from_file_url(chromium: str, site: Path, tmp_path: Path):

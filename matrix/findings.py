@@ -1,0 +1,161 @@
+"""The findings of one run, whatever stage found them, gathered into build/findings.sarif.
+
+Stages and who reports them:
+* `synth`           the synth rules over every cell's cdk.tf.json (computed here again, in-process:
+                    the rules take milliseconds);
+* `strict-emulator` a call the strict fault proxy refused as AWS would (issue 11's strict mode);
+* `live-suite`      a behaviour check of the live suite that failed against what was deployed.
+
+A producer outside the synth stage calls `record(cell_id, finding, stage)` once per finding (a behaviour
+check whose messages name AWS ids calls `record_problems`, which finds the resource's address in the
+cell's state): one JSON
+line appended to build/cells/<cell>/findings.jsonl (the runner empties that folder when the cell
+starts, so a file holds this run's findings only; the live suite, a separate pytest process, appends
+to the same file through $STACKMATRIX_BUILD). A finding is anything with the catalogue's `Finding`
+fields (rule id, address, argument, value, message, fix): its `address` is the resource the call or
+check was about, so it lands at the Python line that created that resource like every synth finding.
+
+`write_run_sarif(cells)` gathers them all (suppressions of the profile file applied) and writes the
+SARIF log with matrix/sarif.py; the run prints where it is and how many results it holds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from matrix.paths import PROJECT_ROOT, build_dir, synth_dir
+from matrix.results import cell_dir
+from matrix.sarif import FindingInfo, Source, Suppression, as_finding, build_log, write
+
+FILENAME = "findings.jsonl"
+SARIF_NAME = "findings.sarif"
+STAGES = ("synth", "strict-emulator", "live-suite")
+
+
+def record(cell_id: str, finding: Any, stage: str) -> Path:
+    """Append one finding of `cell_id` found at `stage` (see the module docstring)."""
+    if stage not in STAGES:
+        raise ValueError(f"stage {stage!r}: use one of {', '.join(STAGES)}")
+    info = as_finding(finding, stage)
+    data = {**asdict(info), "cell": cell_id, "stage": stage}
+    path = cell_dir(cell_id) / FILENAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fh.write(json.dumps(data, default=str, sort_keys=True) + "\n")
+    return path
+
+
+#: AWS ids and ARNs a behaviour check names in its messages (subnet-..., rtb-..., arn:aws:iam::...:role/...)
+AWS_ID = re.compile(r"\b(?:subnet|rtb|nat|igw|vpc|vpce|fl|eipalloc|eni)-[0-9a-f]{6,}\b|arn:aws:[a-z0-9-]+:[^\s,;)]+")
+
+
+def addresses_by_id(cell_id: str) -> dict[str, str]:
+    """AWS id or ARN -> Terraform address, from the cell's local state copy (build/state/<cell>/)."""
+    path = build_dir() / "state" / cell_id / "terraform.tfstate"
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    out: dict[str, str] = {}
+    for res in state.get("resources") or []:
+        if res.get("mode") != "managed":
+            continue
+        address = f"{res.get('type')}.{res.get('name')}"
+        for inst in res.get("instances") or []:
+            attrs = inst.get("attributes") or {}
+            for key in ("id", "arn"):
+                if isinstance(attrs.get(key), str):
+                    out.setdefault(attrs[key], address)
+    return out
+
+
+def record_problems(cell_id: str, rule: str, problems: Sequence[str], fix: str, stage: str = "live-suite") -> int:
+    """Record each problem a behaviour check found as a finding of `rule`, at the resource it names first
+    (the AWS id or ARN in the message, mapped to its address through the cell's state). Returns how many."""
+    by_id = addresses_by_id(cell_id)
+    for problem in problems:
+        named = [by_id[m] for m in AWS_ID.findall(problem) if m in by_id]
+        record(cell_id, {"rule": rule, "address": named[0] if named else "", "message": problem, "fix": fix},
+               stage)
+    return len(problems)
+
+
+#: How the strict emulator marks a refusal in AWS's error message (matrix/chaos/strict.py, Refusal.answer)
+STRICT_MARK = re.compile(r"\[stackmatrix strict: (?P<rule>[^;\]]+); source: (?P<source>[^\]]*)\]")
+#: terraform names the resource of a failed call: "with aws_flow_log.flow-log,"
+TERRAFORM_WITH = re.compile(r"\bwith ((?:data\.)?aws_[a-z0-9_]+\.[A-Za-z0-9_-]+)")
+
+
+def record_strict_refusal(cell_id: str, exc: BaseException) -> bool:
+    """When a cell failed because the strict emulator refused a call as AWS would, record that refusal as a
+    finding at the resource being applied (the embedded engine's ApplyError names it; terraform's output says
+    "with ADDRESS"). False when the failure was something else."""
+    text = " ".join(str(e) for e in (exc, getattr(exc, "cause", None)) if e is not None)
+    mark = STRICT_MARK.search(text)
+    if mark is None:
+        return False
+    address = getattr(exc, "address", "") or next(iter(TERRAFORM_WITH.findall(text)), "")
+    own = str(exc)
+    cut = STRICT_MARK.search(own)
+    message = " ".join((own[:cut.start()] if cut else own).split()) or text
+    from matrix.catalogue import RULES  # lazy: the catalogue loads AWS's schemas
+
+    rule = RULES.get(mark.group("rule"))
+    record(cell_id, {"rule": mark.group("rule"), "address": address, "message": f"refused as AWS refuses it: {message}",
+                     "fix": getattr(rule, "fix", "") or f"see {mark.group('source')}"}, "strict-emulator")
+    return True
+
+
+def recorded(cell_id: str) -> list[FindingInfo]:
+    path = cell_dir(cell_id) / FILENAME
+    out = []
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        try:
+            out.append(as_finding(json.loads(line)))
+        except (ValueError, AttributeError):
+            continue  # a line cut short by a killed process: the rest still counts
+    return out
+
+
+def run_findings(cells: Sequence[Any]) -> tuple[list[FindingInfo], list[Source]]:
+    """Every finding of the run's cells (synth rules, then what the cells recorded) and their documents."""
+    from matrix.runner import policy_violations  # the run's own in-process use of the synth rules
+
+    present = [c for c in cells if (synth_dir() / c.id / "cdk.tf.json").is_file()]
+    findings = [as_finding(v, "synth") for v in policy_violations(present)] if present else []
+    for cell in cells:
+        findings += recorded(cell.id)
+    sources = []
+    for cell in present:
+        path = synth_dir() / cell.id / "cdk.tf.json"
+        try:
+            sources.append(Source(cell.id, path, json.loads(path.read_text())))
+        except (OSError, ValueError):
+            continue
+    return findings, sources
+
+
+def write_run_sarif(cells: Sequence[Any], suppressions: Sequence[Suppression] = (),
+                    path: Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """build/findings.sarif for the run; returns the path and the log."""
+    findings, sources = run_findings(cells)
+    log = build_log(findings, sources, PROJECT_ROOT, suppressions=suppressions)
+    return write(log, path or build_dir() / SARIF_NAME), log
+
+
+def describe(path: Path, log: dict[str, Any]) -> str:
+    results = log["runs"][0]["results"]
+    held = sum(1 for r in results if r.get("suppressions"))
+    stages = sorted({r["properties"]["stage"] for r in results})
+    what = f"{len(results)} result(s)" + (f", {held} suppressed" if held else "") + \
+        (f" ({', '.join(stages)})" if stages else "")
+    return f"findings: {path} ({what})"
