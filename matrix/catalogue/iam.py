@@ -20,6 +20,7 @@ from typing import Any
 from matrix.catalogue.doc import REF_RE as REF
 from matrix.catalogue.doc import SynthDoc, literal
 from matrix.catalogue.model import AwsError, Finding, arg_check, define, doc_check
+from matrix.catalogue.principals import service_names
 
 GRAMMAR = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html"
 QUOTAS = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html"
@@ -207,18 +208,7 @@ def size(tf_type: str, argument: str, value: Any, region: str | None, address: s
 def known_principals() -> frozenset[str]:
     """Service principal names (before .amazonaws.com): botocore's endpoint prefixes and signing names,
     plus the documented principals that are neither."""
-    import botocore.session  # lazy: only when a trust policy is checked
-
-    session = botocore.session.get_session()
-    names = set(EXTRA_PRINCIPALS)
-    loader = session.get_component("data_loader")
-    for service in session.get_available_services():
-        try:
-            meta = loader.load_service_model(service, "service-2").get("metadata", {})
-        except Exception:  # noqa: S112 - a service without a loadable model adds no name
-            continue
-        names.update(n for n in (meta.get("endpointPrefix"), meta.get("signingName")) if n)
-    return frozenset(names)
+    return frozenset(EXTRA_PRINCIPALS) | service_names()
 
 
 def principal_problem(principal: str) -> str | None:

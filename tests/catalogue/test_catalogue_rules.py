@@ -190,3 +190,17 @@ def test_a_managed_policy_is_not_judged(tmp_path):
     stack["aws_iam_role_policy_attachment"] = {"m": {"role": "${aws_iam_role.role.name}",
                                                      "policy_arn": "arn:aws:iam::aws:policy/CloudWatchLogsFullAccess"}}
     assert check_doc(_doc(tmp_path, stack), only=ROLE_RULES) == []
+
+
+def test_the_checked_in_service_principals_are_what_the_pinned_botocore_gives():
+    """principals.json spares every strict front and trust-policy check loading ~450 service models."""
+    import json
+
+    import botocore
+
+    from matrix.catalogue import principals
+
+    data = json.loads(principals.DATA.read_text())
+    assert data["botocore"] == botocore.__version__, "regenerate: python -m matrix.catalogue.principals"
+    assert data["names"] == principals.from_models()
+    assert {"ec2", "logs", "iam", "sts"} <= principals.service_names()
