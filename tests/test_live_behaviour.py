@@ -147,3 +147,11 @@ def test_the_live_suite_fails_on_a_nat_in_a_private_subnet(deploy, clients, tmp_
 ])
 def test_policy_evaluation(policies, action, resource, verdict):
     assert allowed(policies, action, resource) is verdict
+
+
+def test_a_policy_that_is_not_json_is_named_not_a_crash():
+    from suites.live.behaviour import Unreadable, _doc
+
+    with pytest.raises(Unreadable, match=r"its trust policy is not a JSON document .*'Version: 2012'"):
+        _doc("Version: 2012", "trust policy")
+    assert _doc('{"Version": "2012-10-17"}', "trust policy") == {"Version": "2012-10-17"}

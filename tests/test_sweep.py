@@ -47,6 +47,9 @@ def test_leak_check_names_a_leftover_and_sweep_removes_it(tmp_path, moto_url, sy
     assert f"swept aws_vpc {stray_id}" in swept.stderr
     again = matrix(build, "sweep", "--run-id", record["run_id"])
     assert "sweep: 0 leftover(s) found" in again.stderr
+    done = matrix(build, "destroy", "us-east-1-dev")  # the cell is clean now: its record and strict front go
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not list((build / "emulators").glob("strict-*.json")), "the strict front of the kept cell was left running"
 
 
 def test_sweep_of_an_unknown_run_is_bad_input(tmp_path):

@@ -121,9 +121,17 @@ def _private_subnet_egress(ec2: Any, vpc_id: str, subnet_id: str, attached: set[
 
 # -- flow log delivery ----------------------------------------------------------------------------------
 
-def _doc(value: Any) -> dict[str, Any]:
+class Unreadable(ValueError):
+    """A policy document as stored is not JSON: name it, never crash on it."""
+
+
+def _doc(value: Any, what: str = "policy document") -> dict[str, Any]:
     if isinstance(value, str):
-        value = json.loads(unquote(value))
+        try:
+            value = json.loads(unquote(value))
+        except ValueError as exc:
+            raise Unreadable(f"its {what} is not a JSON document ({exc.msg} at character {exc.pos}): "
+                             f"{value[:80]!r}") from exc
     return value if isinstance(value, dict) else {}
 
 
@@ -194,12 +202,12 @@ def _trusts(doc: dict[str, Any], service: str, account: str) -> str | None:
 
 
 def _role_policies(iam: Any, role_name: str) -> list[dict[str, Any]]:
-    docs = [_doc(iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"])
+    docs = [_doc(iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"], f"inline policy {name}")
             for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]]
     for attached in iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"]:
         policy = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]
         version = iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=policy["DefaultVersionId"])
-        docs.append(_doc(version["PolicyVersion"]["Document"]))
+        docs.append(_doc(version["PolicyVersion"]["Document"], f"policy {attached['PolicyArn']}"))
     return docs
 
 
@@ -234,14 +242,21 @@ def flow_log_problems(clients: Any, flow_log_id: str, region: str, account: str)
     except iam.exceptions.NoSuchEntityException:
         return [*problems, f"flow log {flow_log_id}'s role {role_arn} does not exist. Fix: point "
                            "aws_flow_log.iam_role_arn at the stack's aws_iam_role arn"]
-    why = _trusts(_doc(role["AssumeRolePolicyDocument"]), FLOW_LOGS_PRINCIPAL, account)
+    try:
+        why = _trusts(_doc(role["AssumeRolePolicyDocument"], "trust policy"), FLOW_LOGS_PRINCIPAL, account)
+    except Unreadable as exc:
+        why = str(exc)
     if why:
         problems.append(f"flow log {flow_log_id}'s role {role_name} cannot be used by the flow-logs service: {why}. "
                         f"The flow log then delivers nothing. Fix: trust {FLOW_LOGS_PRINCIPAL} with sts:AssumeRole in "
                         "aws_iam_role.assume_role_policy")
     group_arn = f"arn:aws:logs:{region}:{account}:log-group:{group}"
     stream_arn = f"{group_arn}:log-stream:eni-00000000000000000-all"
-    policies = _role_policies(iam, role_name)
+    try:
+        policies = _role_policies(iam, role_name)
+    except Unreadable as exc:
+        return [*problems, f"flow log {flow_log_id}'s role {role_name} cannot be judged: {exc}; IAM accepts only "
+                           "JSON policies. Fix: write aws_iam_role_policy.policy as a JSON document (jsonencode)"]
     missing = [a for a in DELIVERY_ACTIONS if not allowed(policies, a, stream_arn)]
     if missing:
         granted = sorted({r for doc in policies for s in _statements(doc) if s.get("Effect") == "Allow"
