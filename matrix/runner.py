@@ -224,7 +224,7 @@ class CellRun:
         if self.chaos is not None:
             self.chaos.install(self.clients)
         stack_config = cell.stack_config(run_id=None)
-        self.engine = make_engine(cell, synth, self.clients, opts, self.deployment.run_id, self.log, self.cancel)
+        self.engine = self._make_engine(synth)
         if self.chaos is not None and self.scenario.setup is not None:
             self.step("chaos setup", lambda s: self._note(s, self.chaos.setup()))
         phases = self.scenario.phases if self.scenario is not None else (None,)
@@ -245,6 +245,22 @@ class CellRun:
                 raise
         if self.chaos is not None and self.scenario.after_tests is not None:
             self.step(f"chaos: {self.scenario.description}", lambda s: self._note(s, self.chaos.after_tests()))
+
+    def _make_engine(self, synth: Path) -> Any:
+        """The cell's engine; a configuration it refuses (before any API call) is a failed step that
+        names the resource, the argument and the way out."""
+        from matrix.engines.embedded.config import ConfigError
+
+        try:
+            return make_engine(self.cell, synth, self.clients, self.options, self.deployment.run_id, self.log,
+                               self.cancel)
+        except ConfigError as exc:
+            message = redact(f"refused before any API call: {exc}")
+            step = Step("configuration", status="failed", message=message)
+            step.stopped = now_ms()
+            self.result.steps.append(step)
+            self.result.save()
+            raise StepFailed(message, "PolicyViolation") from exc
 
     # -- dev loop ----------------------------------------------------------------------------
     def _synth_key(self) -> str:
@@ -372,14 +388,18 @@ class CellRun:
         from matrix.backend import LockHeld
 
         started = time.monotonic()
+        position = self.clients.log_position() if self.clients is not None else 0
         try:
-            plan = self.engine.apply()
-        except LockHeld as exc:
-            if not self.options.force_unlock or not exc.info.get("ID"):
-                raise
-            self.say(f"--force-unlock: releasing lock {exc.info['ID']} held by {exc.info.get('Who')}")
-            self.engine.force_unlock(exc.info["ID"])
-            plan = self.engine.apply()
+            try:
+                plan = self.engine.apply()
+            except LockHeld as exc:
+                if not self.options.force_unlock or not exc.info.get("ID"):
+                    raise
+                self.say(f"--force-unlock: releasing lock {exc.info['ID']} held by {exc.info.get('Who')}")
+                self.engine.force_unlock(exc.info["ID"])
+                plan = self.engine.apply()
+        finally:
+            self._attach_apply_evidence(step, position)
         outputs = self.engine.current_outputs()
         path = outputs_dir() / f"{self.cell.id}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -393,6 +413,19 @@ class CellRun:
         self.say(f"apply: {plan.summary()} in {time.monotonic() - started:.1f} s")
         for change in plan.drift:
             self.say(f"drift repaired: {change.address}: {change.reason}")
+
+    def _attach_apply_evidence(self, step: Step, position: int) -> None:
+        """The read-back's verdict per resource and argument, and every API call of the apply."""
+        readback = getattr(self.engine, "readback", None) or {}
+        if readback:
+            step.details["read_back"] = {k: readback[k] for k in ("resources", "arguments", "calls")}
+            head = (f"read-back: {readback['resources']} resource(s), {readback['arguments']} argument(s) described "
+                    f"again in {readback['calls']} API call(s); {len(readback['differences'])} difference(s)")
+            self.result.attach("read-back", "\n".join([head, *readback["lines"]]) + "\n", "read-back.txt", step=step)
+        if self.clients is not None:
+            lines = self.clients.call_lines(position)
+            if lines:
+                self.result.attach("API calls", "\n".join(lines) + "\n", "api-calls.txt", step=step)
 
     def _live_suite(self, step: Step, access: Access, stack_config: Any) -> None:
         counters_file = self.result.folder / "live-counters.json"
