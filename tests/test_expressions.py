@@ -49,6 +49,8 @@ def resolve(parts):
     ("${-2}", -2),
     ("%{ if true }${var.run_id}%{ endif }", "r-42"),
     ("n=${600}", "n=600"),
+    ("${cidrsubnet(aws_vpc.vpc.cidr_block, 4, 1)}", "10.0.16.0/20"),
+    ("${cidrsubnet(\"2600:1f18:1234:5600::/56\", 8, 10)}", "2600:1f18:1234:560a::/64"),
     ("b=${true}", "b=true"),
     ({"k": ["${aws_vpc.vpc.cidr_block}"], "//": "metadata"}, {"k": ["10.0.0.0/16"]}),
 ])
@@ -79,7 +81,7 @@ def test_unknown_values_propagate():
 
 
 @pytest.mark.parametrize("expr, reason", [
-    ("${cidrsubnet(aws_vpc.vpc.cidr_block, 4, 1)}", "function cidrsubnet() is not supported"),
+    ("${cidrhost(aws_vpc.vpc.cidr_block, 4)}", "function cidrhost() is not supported"),
     ("${aws_subnet.x[*].id}", "splat"),
     ("${local.name}", "local.* references are not supported"),
     ("${aws_vpc.vpc.id + 1}", "unsupported syntax"),

@@ -24,6 +24,7 @@ So that:
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Callable
@@ -117,7 +118,18 @@ def _lookup(mapping: dict, key: str, *default: Any) -> Any:
     raise ValueError(f"lookup(): no key {key!r}")
 
 
+def _cidrsubnet(prefix: str, newbits: Any, netnum: Any) -> str:
+    """terraform's cidrsubnet(): the netnum-th subnet of `prefix` with `newbits` more bits."""
+    net = ipaddress.ip_network(str(prefix), strict=False)
+    bits, num = int(newbits), int(netnum)
+    if bits < 0 or net.prefixlen + bits > net.max_prefixlen or not 0 <= num < 2 ** bits:
+        raise ValueError(f"cannot make subnet {num} of {prefix} with {bits} more bits")
+    size = 2 ** (net.max_prefixlen - net.prefixlen - bits)
+    return str(ipaddress.ip_network((int(net.network_address) + num * size, net.prefixlen + bits)))
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "cidrsubnet": _cidrsubnet,
     "element": _element,
     "length": lambda v: len(v),
     "join": lambda sep, lst: sep.join(str(x) for x in lst),
