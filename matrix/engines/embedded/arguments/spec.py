@@ -11,7 +11,7 @@ meta-argument tables (blocks.py). Its `kind` is one of:
               the note says which;
 * `filter`    a data source argument that selects what is read;
 * `refused`   refused before the first API call, naming address, argument and the way out. A refusal
-              because an emulator does not store the argument names its `probe` (tests/engine/probes.py)
+              because an emulator does not store the argument names its `probe` (tests/engine_probes.py)
               and the emulators it fails on, so the table stays evidence-based: the probe test turns red
               the day an emulator starts to round-trip it. `allowed` values (the provider's default,
               e.g. `use_fips_endpoint = false`) are accepted.

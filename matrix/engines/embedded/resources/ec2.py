@@ -3,7 +3,7 @@ endpoint, flow logs, and the AZ data source (route tables and routes: routes.py)
 
 Each class is one Terraform type (see base.Handler) with its argument table: what the two
 emulators (moto 5.2.5, LocalStack 4.13.1) store and return is applied and read back; the rest is
-refused naming the probe that shows an emulator does not round-trip it (tests/engine/probes.py).
+refused naming the probe that shows an emulator does not round-trip it (tests/engine_probes.py).
 Creates tag through TagSpecifications (one call); reads ask for all ids of a type in one Describe
 call; deletes treat the type's NotFound codes as done (destroy is idempotent); asynchronous
 resources (NAT gateways) are waited for with the context's (or the resource's `timeouts`) deadline.
