@@ -542,8 +542,10 @@ class EmbeddedEngine:
                 self.log(f"{change.address}: create_before_destroy: the old object is deposed ({key}) until its "
                          "replacement exists")
                 persister.changed()
-            elif change.action == "noop" and change.state_only:
-                self._record_local(change, state, data, persister)
+            elif change.action == "noop":
+                self._record_ignored(change.address, state, persister)
+                if change.state_only:
+                    self._record_local(change, state, data, persister)
         # 2. creates and updates in dependency order
         todo = {c.address for c in plan.changes if c.action in ("create", "update", "replace")}
         done = {a for a in self.config.managed() if a not in todo}
@@ -553,6 +555,16 @@ class EmbeddedEngine:
         # 3. deposed objects (create_before_destroy, or left by an interrupted run)
         for address, key, attrs, _deps in state.deposed():
             self._delete_object(address, attrs, state, persister, deposed=key)
+
+    def _record_ignored(self, address: str, state: State, persister: Persister) -> None:
+        """Arguments lifecycle.ignore_changes keeps out of the plan still take AWS's value in the state."""
+        node, live = self.config.nodes[address], self._live.get(address) or {}
+        recorded = state.get(address) or {}
+        refreshed = {a: v for a, v in live.items() if node.lifecycle.ignores(a) and recorded.get(a) != v}
+        if refreshed:
+            state.set(address, {**recorded, **refreshed}, state.dependencies(address))
+            persister.changed()
+            self.log(f"{address}: ignore_changes: the state takes what AWS holds for {', '.join(sorted(refreshed))}")
 
     def _record_local(self, change: Change, state: State, data: dict[str, dict[str, Any]],
                       persister: Persister) -> None:
