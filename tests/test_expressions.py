@@ -96,3 +96,47 @@ def test_unsupported_expressions_are_named(expr, reason):
     with pytest.raises(ex.UnsupportedExpression) as err:
         ex.check(expr)
     assert reason in str(err.value)
+
+
+# -- the same templates rendered by terraform itself ------------------------------------------------
+
+CONSOLE_CASES = [
+    "%{ for i, z in var.zones }${i}=${z} %{ endfor }",
+    "[\n  %{~ for z in var.zones ~}\n  ${z}\n  %{~ endfor ~}\n]",
+    "a ${~ var.run_id ~} b",
+    "%%{literal} $${x} ${var.run_id}",
+    "%{ if var.run_id == \"r-42\" }yes%{ else }no%{ endif }",
+    "%{ if length(var.zones) > 2 && !(var.run_id != \"r-42\") }many%{ endif }",
+    "${length(var.zones) >= 3 ? \"three\" : \"fewer\"}",
+    "n=${600} f=${1.5} b=${true} c=${cidrsubnet(\"10.0.0.0/16\", 4, 3)}",
+    "%{ for k, v in var.tags }${k}:${v};%{ endfor }",
+]
+CONSOLE_VARS = {"run_id": "r-42", "zones": ["us-east-1a", "us-east-1b", "us-east-1c"], "tags": {"b": "2", "a": "1"}}
+
+
+def test_templates_render_as_terraform_console_renders_them(tmp_path):
+    import json
+    import os
+    import shutil
+    import subprocess
+
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        pytest.skip("terraform is not on PATH")
+    (tmp_path / "main.tf.json").write_text(json.dumps(
+        {"variable": {k: {"default": v} for k, v in CONSOLE_VARS.items()}}))
+    env = {**os.environ, "TF_CLI_CONFIG_FILE": "/dev/null"}
+
+    def ours(parts):
+        if parts[0] == "var":
+            return CONSOLE_VARS[parts[1]]
+        raise ex.Unknown(parts)
+
+    for case in CONSOLE_CASES:
+        # an HCL quoted template: quotes inside ${ } and %{ } stay as they are, newlines become \n
+        hcl = 'jsonencode("' + case.replace("\n", "\\n") + '")'
+        proc = subprocess.run([terraform, "console"], input=hcl + "\n", cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=60, check=False)
+        assert proc.returncode == 0, proc.stderr
+        theirs = json.loads(json.loads(proc.stdout.strip()))
+        assert ex.evaluate(case, ours) == theirs, case
