@@ -39,6 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import HTTPClientError
+
 from matrix.backend import LockHeld, StateBackend, StateWriteFailed, write_atomic
 from matrix.clients import ClientFactory
 from matrix.engines.embedded import expressions as ex
@@ -609,6 +612,10 @@ class EmbeddedEngine:
                    pool: ThreadPoolExecutor, failure: BaseException | None) -> list[Difference]:
         """Describe every resource this apply created or changed, compare, record what AWS holds."""
         if not self._touched:
+            return []
+        cause = getattr(failure, "cause", failure)
+        if isinstance(cause, BotoConnectionError | HTTPClientError):
+            self.log(f"read-back skipped: AWS is unreachable ({type(cause).__name__}); the next plan reads again")
             return []
         mark = self.clients.counters.mark()
         self.clients.note(f"read-back: {len(self._touched)} resource(s) created or changed by this apply")
