@@ -318,9 +318,11 @@ class LogGroup(Handler):
         except ClientError as exc:
             if error_code(exc) != "ResourceAlreadyExistsException":
                 raise
-            found = self.find(ctx, {**args, "name": name})
+            found = self.find(ctx, {**args, "name": name})  # ours (same tags), left by an interrupted run
             if not found:
                 raise
+            if args.get("retention_in_days"):
+                logs.put_retention_policy(logGroupName=name, retentionInDays=int(args["retention_in_days"]))
             return found
         if args.get("retention_in_days"):
             logs.put_retention_policy(logGroupName=name, retentionInDays=int(args["retention_in_days"]))
