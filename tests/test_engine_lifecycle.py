@@ -260,3 +260,21 @@ def test_the_read_back_fails_the_apply_when_aws_does_not_hold_an_argument(cell, 
     engine.apply()
     assert engine.last_plan.counts()["update"] == 1  # the next apply makes the real call
     engine.destroy()
+
+
+def test_associations_added_to_tables_by_a_later_apply_are_read_back(cell):
+    """Two tables that each get a second association in a later apply: a read of both new ids with one
+    multi-value filter finds neither on the emulators (gap ec2-multi-value-filter); the read-back must."""
+    subnets = {f"s{i}": {"vpc_id": "${aws_vpc.v.id}", "cidr_block": f"10.60.{i}.0/24"} for i in range(4)}
+    tables = {"t1": {"vpc_id": "${aws_vpc.v.id}"}, "t2": {"vpc_id": "${aws_vpc.v.id}"}}
+
+    def assoc(i: int, table: str) -> dict[str, Any]:
+        return {"subnet_id": f"${{aws_subnet.s{i}.id}}", "route_table_id": f"${{aws_route_table.{table}.id}}"}
+
+    first = {"a0": assoc(0, "t1"), "a1": assoc(1, "t2")}
+    engine = cell.apply({**vpc(), "aws_subnet": subnets, "aws_route_table": tables,
+                         "aws_route_table_association": first})
+    engine = cell.apply({**vpc(), "aws_subnet": subnets, "aws_route_table": tables,
+                         "aws_route_table_association": {**first, "a2": assoc(2, "t1"), "a3": assoc(3, "t2")}})
+    assert engine.last_plan.counts()["create"] == 2 and engine.readback["differences"] == []
+    engine.destroy()

@@ -47,6 +47,9 @@ What both get wrong the same way (AWS behaves otherwise):
     ec2-route-unknown-nat           create_route accepts a NAT gateway id that does not exist
     ec2-loose-dependencies          delete_subnet with a NAT in it and release_address of a NAT's EIP succeed
     ec2-dry-run-ignored             DryRun=True creates the resource (AWS: DryRunOperation)
+    ec2-multi-value-filter          a filter on a list-valued attribute (association ids of a route
+                                    table, ...) with several values matches only when one set of ids
+                                    contains the other (AWS: when any value matches)
     ec2-flow-log-unchecked-role     create_flow_logs accepts a role that does not exist
     logs-retention-any-value        put_retention_policy accepts 13 or 9999 days
     s3-no-cross-account-denial      another account reads, writes and lists a bucket it does not own
@@ -85,6 +88,15 @@ KNOWN_GAPS: dict[str, dict[str, str]] = {
                       "(re.match, not fullmatch): '111111111111X' => account '111111111111X'",
         "aws": "-",
         "impact": "use exactly 12 digits as the access key id on LocalStack",
+    },
+    "ec2-multi-value-filter": {
+        "service": "ec2", "operation": "Describe* with Filters",
+        "moto": "a list-valued attribute matches a filter of several values only when one set contains the "
+                "other (moto.ec2.utils.is_filter_matching: subset or superset)",
+        "localstack": "same as moto",
+        "aws": "a resource matches when any of the filter's values matches",
+        "impact": "the embedded engine reads route table associations through their tables' ids and asks for "
+                  "one association id per filter, never several",
     },
     "ec2-vpce-policy-version": {
         "service": "ec2", "operation": "DescribeVpcEndpoints",

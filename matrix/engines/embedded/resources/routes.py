@@ -276,10 +276,18 @@ class RouteTableAssociation(Handler):
         return found
 
     def read_many(self, ctx, items):
-        ids = [a["id"] for a, _ in items]
-        rts = ctx.client("ec2").describe_route_tables(Filters=[
-            {"Name": "association.route-table-association-id", "Values": ids}])["RouteTables"] if ids else []
-        by_id = {a.get("RouteTableAssociationId"): (rt, a) for rt in rts for a in rt.get("Associations", [])}
+        """The tables the associations were made with, in one call; an association found in none of
+        them (moved outside) is looked for alone. Not one filter with all the ids: both emulators
+        match a list-valued filter only when one set of ids contains the other (emulator gap
+        ec2-multi-value-filter), so associations of a table made by different applies go unseen."""
+        tables = describe_tables(ctx, [a["route_table_id"] for a, _ in items if a.get("route_table_id")])
+        by_id = {a.get("RouteTableAssociationId"): (rt, a)
+                 for rt in tables.values() for a in rt.get("Associations", [])}
+        for attrs, _wanted in items:
+            if attrs["id"] not in by_id:
+                for rt in ctx.client("ec2").describe_route_tables(Filters=[
+                        {"Name": "association.route-table-association-id", "Values": [attrs["id"]]}])["RouteTables"]:
+                    by_id.update({a.get("RouteTableAssociationId"): (rt, a) for a in rt.get("Associations", [])})
         out: list[dict[str, Any] | None] = []
         for attrs, _wanted in items:
             hit = by_id.get(attrs["id"])
