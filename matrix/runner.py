@@ -36,6 +36,7 @@ from matrix.cells import Cell
 from matrix.chaos.driver import ChaosDriver, chaos_scenario
 from matrix.clients import Access, ClientFactory
 from matrix.engines import make_engine
+from matrix.engines.embedded.readback import ReadBackMismatch
 from matrix.errors import StackmatrixError, UsageError
 from matrix.leaks import find_leftovers
 from matrix.ops import record_in_ledger
@@ -140,7 +141,7 @@ class CellRun:
             step.status = step.status or "passed"
             return value
         except BaseException as exc:
-            step.status = "broken" if not isinstance(exc, AssertionError | StepFailed) else "failed"
+            step.status = "failed" if isinstance(exc, NOT_AS_EXPECTED) else "broken"
             step.message = redact(f"{type(exc).__name__}: {exc}") if not isinstance(exc, StepFailed) else str(exc)
             if not isinstance(exc, StepFailed):
                 step.details["trace"] = redact(traceback.format_exc(limit=8))
@@ -191,7 +192,7 @@ class CellRun:
             message, category = f"{message} ({gone})", "EmulatorGone"
         if self.result.error is None:
             self.result.error = {"step": step, "category": category, "message": message}
-        self.result.status = "failed" if isinstance(exc, StepFailed | AssertionError) else "broken"
+        self.result.status = "failed" if isinstance(exc, NOT_AS_EXPECTED) else "broken"
         self.say(f"FAILED at {step}: {message}")
 
     def _emulator_gone(self) -> str | None:
@@ -557,6 +558,11 @@ class StepFailed(StackmatrixError):
         self.category = category
 
 
+#: failures that mean "not as expected" (failed) rather than "the tool or the environment broke";
+#: a read-back mismatch is one: AWS does not hold what the configuration says
+NOT_AS_EXPECTED = (AssertionError, StepFailed, ReadBackMismatch)
+
+
 def policy_violations(cells: list[Cell]) -> list[Any]:
     """The synth policy rules on synthesized cells, in this process (the dev loop's quick check)."""
     from suites.synth.policies import Context, SynthDoc, check_docs
@@ -581,6 +587,8 @@ def error_category(exc: BaseException) -> str:
 
     if isinstance(exc, StepFailed):
         return exc.category
+    if isinstance(exc, ReadBackMismatch):
+        return "ProductDefect"
     if isinstance(exc, MissingStateBucket):
         return "MissingStateBucket"
     if isinstance(exc, LockHeld):

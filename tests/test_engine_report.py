@@ -67,7 +67,8 @@ def test_a_read_back_mismatch_is_a_failed_apply_step_naming_the_argument(variant
     assert main(["run", "--profile", "dev", "--bootstrap-backend"]) == 1
     result = json.loads((build / "cells" / CELL / "result.json").read_text())
     apply = next(s for s in result["steps"] if s["name"] == "apply")
-    assert apply["status"] in ("failed", "broken")
+    assert apply["status"] == "failed" and result["status"] == "failed"
+    assert result["error"]["category"] == "ProductDefect"
     assert "read-back after apply: AWS does not hold what was applied: aws_vpc_endpoint.s3-endpoint: policy: " \
            "wanted" in apply["message"]
     names = {a["name"]: a["path"] for a in apply["attachments"]}
@@ -76,5 +77,5 @@ def test_a_read_back_mismatch_is_a_failed_apply_step_naming_the_argument(variant
     assert [s["name"] for s in result["steps"]][-2:] == ["destroy", "leak check"], "torn down all the same"
     assert result["leaks"] == []
     step = next(s for s in allure_steps(build) if s["name"] == "apply")
-    assert step["status"] in ("failed", "broken") and "policy: wanted" in step["statusDetails"]["message"]
+    assert step["status"] == "failed" and "policy: wanted" in step["statusDetails"]["message"]
     assert capsys.readouterr().out.count(CELL) >= 1
