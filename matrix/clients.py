@@ -7,7 +7,11 @@ with botocore's `standard` retry mode (attempts configurable: `STACKMATRIX_MAX_A
 * `calls`      logical API calls (before-call), and `mutating` ones (not Describe/Get/List/Head);
 * `retries`    retry attempts botocore made (ResponseMetadata.RetryAttempts, after-call);
 * `throttles`  attempts answered with a throttling code (needs-retry, every attempt);
-* `errors`     calls that finally failed, by service and code.
+* `errors`     calls that finally failed, by service and code;
+* `call_log`   every logical call in order (seconds since the factory was made, service, region,
+               operation, HTTP status, error code, retries) plus `note()` markers such as the
+               embedded engine's "read-back": names and outcomes only, never parameters, so it
+               can be attached to a report as it is (`call_lines(since)`).
 
 The counters feed the reports and the chaos expectations. Extra event handlers (client-side fault
 injection for real accounts) are registered with `add_hook`.
@@ -15,8 +19,10 @@ injection for real accounts) are registered with `add_hook`.
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections import defaultdict
+import time
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +33,7 @@ from botocore.config import Config
 from matrix.chaos.codes import BOTOCORE_THROTTLE_CODES
 
 THROTTLE_CODES = BOTOCORE_THROTTLE_CODES  # the codes botocore's standard mode retries as throttles
+CALL_LOG_LIMIT = 20000  # the newest calls kept (a cell makes a few hundred)
 READ_PREFIXES = ("Describe", "Get", "List", "Head", "Lookup", "Search", "Scan", "Query", "Filter")
 SERVICE_ALIASES = {"cloudwatch-logs": "logs"}
 
@@ -64,7 +71,14 @@ class Counters:
     throttles: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     operations: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    call_log: deque = field(default_factory=lambda: deque(maxlen=CALL_LOG_LIMIT), repr=False)
+    logged: int = 0  # entries ever appended (call_log drops the oldest beyond its limit)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, entry: dict[str, Any]) -> None:
+        with self.lock:
+            self.call_log.append(entry)
+            self.logged += 1
 
     def bump(self, table: str, key: str, n: int = 1) -> None:
         with self.lock:
@@ -104,6 +118,7 @@ class ClientFactory:
             region_name=access.region,
         )
         self._clients: dict[tuple[str, str], Any] = {}
+        self._started = time.monotonic()
         self._lock = threading.Lock()
         self._hooks: list[tuple[str, Callable[..., Any]]] = []
         self._register(self._session.events)
@@ -139,6 +154,45 @@ class ClientFactory:
             code = (parsed or {}).get("Error", {}).get("Code", str(http_response.status_code))
             self.counters.bump("errors", f"{svc}:{code}")
 
+    def _log_call(self, region: str, http_response: Any = None, parsed: Any = None, model: Any = None,
+                  **_: Any) -> None:
+        meta = (parsed or {}).get("ResponseMetadata", {})
+        self.counters.record({
+            "t": round(time.monotonic() - self._started, 3),
+            "service": service_key(model.service_model.service_id.hyphenize()), "region": region,
+            "operation": model.name, "status": getattr(http_response, "status_code", 0),
+            "error": (parsed or {}).get("Error", {}).get("Code", ""), "retries": int(meta.get("RetryAttempts") or 0)})
+
+    def _log_failed_call(self, region: str, exception: Any = None, event_name: str = "", **_: Any) -> None:
+        """A call that got no response at all (connection refused, timeout): after-call never fires."""
+        _, service, operation = [*event_name.split("."), "", "", ""][:3]
+        self.counters.record({
+            "t": round(time.monotonic() - self._started, 3), "service": service_key(service), "region": region,
+            "operation": operation, "status": 0, "error": type(exception).__name__, "retries": 0})
+
+    def note(self, text: str) -> None:
+        """A marker in the call log (e.g. "read-back: 33 resources")."""
+        self.counters.record({"t": round(time.monotonic() - self._started, 3), "note": text})
+
+    def log_position(self) -> int:
+        return self.counters.logged
+
+    def call_lines(self, since: int = 0) -> list[str]:
+        """The call log from position `since` (log_position()) as text lines."""
+        with self.counters.lock:
+            entries = list(self.counters.call_log)
+            first = self.counters.logged - len(entries)
+        out = []
+        for entry in entries[max(0, since - first):]:
+            if "note" in entry:
+                out.append(f"{entry['t']:9.3f}  -- {entry['note']}")
+                continue
+            outcome = f"{entry['status']} {entry['error']}".strip()
+            retries = f" ({entry['retries']} retries)" if entry["retries"] else ""
+            out.append(f"{entry['t']:9.3f}  {entry['service']:<8} {entry['region']:<15} {entry['operation']:<32} "
+                       f"{outcome}{retries}")
+        return out
+
     @property
     def session(self) -> Any:
         """The boto3 session every client comes from (fault hooks register on it before any client)."""
@@ -157,7 +211,10 @@ class ClientFactory:
         key = (service, region or self.access.region)
         with self._lock:
             if key not in self._clients:
-                self._clients[key] = self._session.client(
+                client = self._session.client(
                     service, region_name=key[1], endpoint_url=self.access.endpoint, config=self._config,
                 )
+                client.meta.events.register("after-call", functools.partial(self._log_call, key[1]))
+                client.meta.events.register("after-call-error", functools.partial(self._log_failed_call, key[1]))
+                self._clients[key] = client
             return self._clients[key]

@@ -41,6 +41,7 @@ from matrix.cells import Cell
 from matrix.chaos.driver import ChaosDriver, chaos_scenario
 from matrix.clients import Access, ClientFactory
 from matrix.engines import make_engine
+from matrix.engines.embedded.readback import ReadBackMismatch
 from matrix.errors import StackmatrixError, UsageError
 from matrix.findings import record_strict_refusal
 from matrix.gates import GateReport
@@ -153,7 +154,7 @@ class CellRun:
             step.status = step.status or "passed"
             return value
         except BaseException as exc:
-            step.status = "broken" if not isinstance(exc, AssertionError | StepFailed) else "failed"
+            step.status = "failed" if isinstance(exc, NOT_AS_EXPECTED) else "broken"
             step.message = redact(f"{type(exc).__name__}: {exc}") if not isinstance(exc, StepFailed) else str(exc)
             if not isinstance(exc, StepFailed):
                 step.details["trace"] = redact(traceback.format_exc(limit=8))
@@ -206,7 +207,7 @@ class CellRun:
         if self.result.error is None:
             self.result.error = {"step": step, "category": category, "message": message, **error_origin(exc)}
         record_strict_refusal(self.cell.id, exc)  # a call AWS would refuse: a finding in build/findings.sarif
-        self.result.status = "failed" if isinstance(exc, StepFailed | AssertionError) else "broken"
+        self.result.status = "failed" if isinstance(exc, NOT_AS_EXPECTED) else "broken"
         self.say(f"FAILED at {step}: {message}")
 
     def _emulator_gone(self) -> str | None:
@@ -242,7 +243,7 @@ class CellRun:
         if self.chaos is not None:
             self.chaos.install(self.clients)
         stack_config = cell.stack_config(run_id=None)
-        self.engine = make_engine(cell, synth, self.clients, opts, self.deployment.run_id, self.log, self.cancel)
+        self.engine = self._make_engine(synth)
         if self.chaos is not None and self.scenario.setup is not None:
             self.step("chaos setup", lambda s: self._note(s, self.chaos.setup()))
         phases = self.scenario.phases if self.scenario is not None else (None,)
@@ -263,6 +264,22 @@ class CellRun:
                 raise
         if self.chaos is not None and self.scenario.after_tests is not None:
             self.step(f"chaos: {self.scenario.description}", lambda s: self._note(s, self.chaos.after_tests()))
+
+    def _make_engine(self, synth: Path) -> Any:
+        """The cell's engine; a configuration it refuses (before any API call) is a failed step that
+        names the resource, the argument and the way out."""
+        from matrix.engines.embedded.config import ConfigError
+
+        try:
+            return make_engine(self.cell, synth, self.clients, self.options, self.deployment.run_id, self.log,
+                               self.cancel)
+        except ConfigError as exc:
+            message = redact(f"refused before any API call: {exc}")
+            step = Step("configuration", status="failed", message=message)
+            step.stopped = now_ms()
+            self.result.steps.append(step)
+            self.result.save()
+            raise StepFailed(message, "PolicyViolation") from exc
 
     # -- dev loop ----------------------------------------------------------------------------
     def _synth_key(self) -> str:
@@ -394,14 +411,18 @@ class CellRun:
         from matrix.backend import LockHeld
 
         started = time.monotonic()
+        position = self.clients.log_position() if self.clients is not None else 0
         try:
-            plan = self.engine.apply()
-        except LockHeld as exc:
-            if not self.options.force_unlock or not exc.info.get("ID"):
-                raise
-            self.say(f"--force-unlock: releasing lock {exc.info['ID']} held by {exc.info.get('Who')}")
-            self.engine.force_unlock(exc.info["ID"])
-            plan = self.engine.apply()
+            try:
+                plan = self.engine.apply()
+            except LockHeld as exc:
+                if not self.options.force_unlock or not exc.info.get("ID"):
+                    raise
+                self.say(f"--force-unlock: releasing lock {exc.info['ID']} held by {exc.info.get('Who')}")
+                self.engine.force_unlock(exc.info["ID"])
+                plan = self.engine.apply()
+        finally:
+            self._attach_apply_evidence(step, position)
         outputs = self.engine.current_outputs()
         path = outputs_dir() / f"{self.cell.id}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -415,6 +436,19 @@ class CellRun:
         self.say(f"apply: {plan.summary()} in {time.monotonic() - started:.1f} s")
         for change in plan.drift:
             self.say(f"drift repaired: {change.address}: {change.reason}")
+
+    def _attach_apply_evidence(self, step: Step, position: int) -> None:
+        """The read-back's verdict per resource and argument, and every API call of the apply."""
+        readback = getattr(self.engine, "readback", None) or {}
+        if readback:
+            step.details["read_back"] = {k: readback[k] for k in ("resources", "arguments", "calls")}
+            head = (f"read-back: {readback['resources']} resource(s), {readback['arguments']} argument(s) described "
+                    f"again in {readback['calls']} API call(s); {len(readback['differences'])} difference(s)")
+            self.result.attach("read-back", "\n".join([head, *readback["lines"]]) + "\n", "read-back.txt", step=step)
+        if self.clients is not None:
+            lines = self.clients.call_lines(position)
+            if lines:
+                self.result.attach("API calls", "\n".join(lines) + "\n", "api-calls.txt", step=step)
 
     def _live_suite(self, step: Step, access: Access, stack_config: Any) -> None:
         counters_file = self.result.folder / "live-counters.json"
@@ -552,6 +586,11 @@ class StepFailed(StackmatrixError):
         self.category = category
 
 
+#: failures that mean "not as expected" (failed) rather than "the tool or the environment broke";
+#: a read-back mismatch is one: AWS does not hold what the configuration says
+NOT_AS_EXPECTED = (AssertionError, StepFailed, ReadBackMismatch)
+
+
 def policy_violations(cells: list[Cell]) -> list[Any]:
     """The synth policy rules on synthesized cells, in this process (the dev loop's quick check)."""
     from matrix.catalogue import Context, SynthDoc, check_docs
@@ -614,6 +653,8 @@ def error_category(exc: BaseException) -> str:
 
     if isinstance(exc, StepFailed):
         return exc.category
+    if isinstance(exc, ReadBackMismatch):
+        return "ProductDefect"
     if isinstance(exc, MissingStateBucket):
         return "MissingStateBucket"
     if isinstance(exc, LockHeld):

@@ -38,8 +38,8 @@ def test_the_synthesized_stack_loads_in_dependency_order(dev_synth):
     (lambda d: d["resource"].setdefault("aws_instance", {}).update({"web": {"ami": "ami-1"}}),
      "aws_instance.web: resource type 'aws_instance' is not supported"),
     (lambda d: d["resource"]["aws_subnet"]["public-subnet-0"].update(
-        {"cidr_block": "${cidrsubnet(aws_vpc.vpc.cidr_block, 4, 0)}"}),
-     "aws_subnet.public-subnet-0: function cidrsubnet() is not supported"),
+        {"cidr_block": "${cidrhost(aws_vpc.vpc.cidr_block, 4)}"}),
+     "aws_subnet.public-subnet-0: function cidrhost() is not supported"),
     (lambda d: d["resource"]["aws_subnet"]["public-subnet-0"].update({"vpc_id": "${aws_vpc.other.id}"}),
      "refers to aws_vpc.other, which is not in the configuration"),
     (lambda d: d["resource"]["aws_subnet"]["public-subnet-0"].update({"vpc_id": "${aws_vpc.vpc.no_such}"}),

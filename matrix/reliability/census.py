@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from matrix.clients import ClientFactory
-from matrix.engines.embedded.resources.ec2 import route_id
+from matrix.engines.embedded.resources.routes import route_id
 
 #: kind -> (botocore event service name, operation) of the call that creates it
 CREATE_CALLS = {

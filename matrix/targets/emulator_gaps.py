@@ -29,6 +29,8 @@ often than not. What differs (LocalStack vs moto), per gap id (service, operatio
     s3-bucket-not-empty-message (s3, DeleteBucket): same code, longer message on LocalStack
     ec2-nat-connectivity-none (ec2, CreateNatGateway without ConnectivityType)
         moto: "public" (as AWS)        localstack: the string "None"
+    ec2-vpce-policy-version (ec2, DescribeVpcEndpoints)
+        moto: the policy document as given      localstack: without its "Version" key
     ec2-delete-missing-nat (ec2, DeleteNatGateway of an unknown id)
         moto: HTTP 500 with an HTML body (botocore ResponseParserError, retried as a 500)
         localstack: HTTP 500 InternalError "'NoneType' object has no attribute 'state'"
@@ -47,6 +49,9 @@ What both get wrong the same way (AWS behaves otherwise):
     ec2-route-unknown-nat           create_route accepts a NAT gateway id that does not exist
     ec2-loose-dependencies          delete_subnet with a NAT in it and release_address of a NAT's EIP succeed
     ec2-dry-run-ignored             DryRun=True creates the resource (AWS: DryRunOperation)
+    ec2-multi-value-filter          a filter on a list-valued attribute (association ids of a route
+                                    table, ...) with several values matches only when one set of ids
+                                    contains the other (AWS: when any value matches)
     ec2-flow-log-unchecked-role     create_flow_logs accepts a role that does not exist
     logs-retention-any-value        put_retention_policy accepts 13 or 9999 days
     s3-no-cross-account-denial      another account reads, writes and lists a bucket it does not own
@@ -88,6 +93,24 @@ KNOWN_GAPS: dict[str, dict[str, str]] = {
                       "(re.match, not fullmatch): '111111111111X' => account '111111111111X'",
         "aws": "-",
         "impact": "use exactly 12 digits as the access key id on LocalStack",
+    },
+    "ec2-multi-value-filter": {
+        "service": "ec2", "operation": "Describe* with Filters",
+        "moto": "a list-valued attribute matches a filter of several values only when one set contains the "
+                "other (moto.ec2.utils.is_filter_matching: subset or superset)",
+        "localstack": "same as moto",
+        "aws": "a resource matches when any of the filter's values matches",
+        "impact": "the embedded engine reads route table associations through their tables' ids and asks for "
+                  "one association id per filter, never several",
+    },
+    "ec2-vpce-policy-version": {
+        "service": "ec2", "operation": "DescribeVpcEndpoints",
+        "moto": "PolicyDocument as it was given",
+        "localstack": "PolicyDocument without its \"Version\" key (its provider drops it, calling that AWS parity)",
+        "aws": "not measured here",
+        "impact": "the embedded engine's read-back compares policies as the AWS provider does (Version "
+                  "included), so on LocalStack a VPC endpoint policy with a Version fails the apply, naming the "
+                  "endpoint and its policy",
     },
     "sts-caller-arn": {
         "service": "sts", "operation": "GetCallerIdentity",

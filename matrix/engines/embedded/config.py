@@ -1,11 +1,16 @@
 """A synthesized cdk.tf.json as the embedded engine sees it: nodes, edges, provider, backend.
 
 `load_config(path)` parses the document and checks everything that can be checked before an API
-call: resource and data source types are supported, every expression parses and uses supported
-functions, every reference names an existing resource, data source or variable and an attribute
-that type exports, no meta-argument the engine does not implement (count, for_each, lifecycle,
-provisioners, provider aliases), and the dependency graph has no cycle. Any problem raises
-`ConfigError` naming the resource address and the expression or argument.
+call: every key of the document against its table (arguments/check.py: each resource and data
+source argument, nested blocks included, the meta-arguments, the provider block, the S3 backend,
+the other top-level blocks), so that an argument the engine would not apply is refused by name
+instead of passed over; resource and data source types are supported; every expression parses
+and uses supported functions; every reference names an existing resource, data source or variable
+and an attribute that type exports; and the dependency graph has no cycle. Any problem raises
+`ConfigError` naming the resource address and the argument or expression, and the way out.
+
+The provider block's honoured settings travel in `TfConfig` (default_tags, ignore_tags, the
+account allow/deny lists); a resource's `lifecycle` in its `Node`.
 """
 
 from __future__ import annotations
@@ -16,13 +21,29 @@ from pathlib import Path
 from typing import Any
 
 from matrix.engines.embedded import expressions as ex
+from matrix.engines.embedded.arguments import schema
+from matrix.engines.embedded.arguments.blocks import BACKEND_S3, PROVIDER
+from matrix.engines.embedded.arguments.check import (
+    problems_in_block,
+    problems_in_body,
+    problems_in_document,
+)
 from matrix.engines.embedded.resources import DATA_SOURCES, HANDLERS
-
-UNSUPPORTED_META = ("count", "for_each", "lifecycle", "provisioner", "connection", "dynamic", "provider")
 
 
 class ConfigError(Exception):
     """The synthesized configuration uses something the embedded engine cannot apply."""
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    ignore_changes: frozenset[str] = frozenset()
+    ignore_all: bool = False
+    prevent_destroy: bool = False
+    create_before_destroy: bool = False
+
+    def ignores(self, arg: str) -> bool:
+        return self.ignore_all or arg in self.ignore_changes or (arg == "tags_all" and "tags" in self.ignore_changes)
 
 
 @dataclass
@@ -33,6 +54,7 @@ class Node:
     name: str
     args: dict[str, Any]
     depends_on: set[str] = field(default_factory=set)
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
 
 
 @dataclass
@@ -59,12 +81,21 @@ class TfConfig:
     region: str
     default_tags: dict[str, Any]
     backend: Backend | None
+    ignore_tag_keys: frozenset[str] = frozenset()
+    ignore_tag_prefixes: tuple[str, ...] = ()
+    allowed_account_ids: frozenset[str] = frozenset()
+    forbidden_account_ids: frozenset[str] = frozenset()
+    sensitive_outputs: frozenset[str] = frozenset()
 
     def managed(self) -> list[str]:
         return [a for a in self.order if self.nodes[a].mode == "managed"]
 
     def data(self) -> list[str]:
         return [a for a in self.order if self.nodes[a].mode == "data"]
+
+    def ignored_tag(self, key: str) -> bool:
+        """The provider's ignore_tags: never set, removed or compared."""
+        return key in self.ignore_tag_keys or key.startswith(self.ignore_tag_prefixes)
 
 
 def _ref_address(parts: tuple[str, ...]) -> tuple[str, str | None]:
@@ -74,40 +105,46 @@ def _ref_address(parts: tuple[str, ...]) -> tuple[str, str | None]:
     return ".".join(parts[:2]), None
 
 
-def _walk_refs(value: Any, address: str) -> list[tuple[tuple[str, ...], str | None, str]]:
-    """(reference parts, first attribute read, expression text) for each expression in value."""
-    out = []
-    if isinstance(value, str):
-        for is_expr, text in ex._segments(value):
-            if not is_expr:
-                continue
-            node = ex.parse(text)
-            out.extend((parts, attr, text) for parts, attr in _refs_with_attr(node))
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            if k != "//":
-                out.extend(_walk_refs(v, address))
-    elif isinstance(value, list):
-        for v in value:
-            out.extend(_walk_refs(v, address))
-    return out
+def _refuse(problems: list[str]) -> None:
+    if problems:
+        more = f" (and {len(problems) - 1} more: {'; '.join(problems[1:])})" if len(problems) > 1 else ""
+        raise ConfigError(problems[0] + more)
 
 
-def _refs_with_attr(node: Any, attr: str | None = None) -> list[tuple[tuple[str, ...], str | None]]:
-    if isinstance(node, ex.Ref):
-        return [(node.parts, attr)]
-    if isinstance(node, ex.Attr):
-        inner = node.target
-        if isinstance(inner, ex.Ref):
-            return [(inner.parts, node.name)]
-        return _refs_with_attr(inner, attr)
-    if isinstance(node, ex.Index):
-        return _refs_with_attr(node.target, attr) + _refs_with_attr(node.index)
-    if isinstance(node, ex.Call):
-        return [r for a in node.args for r in _refs_with_attr(a)]
-    if isinstance(node, ex.ListExpr):
-        return [r for a in node.items for r in _refs_with_attr(a)]
-    return []
+def _provider(doc: dict[str, Any]) -> dict[str, Any]:
+    providers = doc.get("provider") or {}
+    others = sorted(set(providers) - {"aws"})
+    if others:
+        raise ConfigError(f"provider.{others[0]}: only the aws provider is supported by the embedded engine; way "
+                          "out: remove it, or deploy this stack with --engine terraform")
+    blocks = providers.get("aws") or [{}]
+    blocks = blocks if isinstance(blocks, list) else [blocks]
+    if len(blocks) > 1:
+        raise ConfigError("provider.aws: several AWS provider configurations are not supported by the embedded "
+                          "engine; way out: deploy this stack with --engine terraform")
+    provider = blocks[0]
+    _refuse(problems_in_block("provider.aws", PROVIDER, schema.PROVIDER_BLOCK, provider, what="provider aws"))
+    region = provider.get("region")
+    if not isinstance(region, str) or "${" in region:
+        raise ConfigError("provider.aws.region must be a literal region name")
+    return provider
+
+
+def _lifecycle(address: str, rtype: str, body: dict[str, Any]) -> Lifecycle:
+    raw = body.pop("lifecycle", None) or {}
+    raw = raw[0] if isinstance(raw, list) and raw else raw
+    ignore = raw.get("ignore_changes") or []
+    names = [ignore] if isinstance(ignore, str) else list(ignore)
+    handler = HANDLERS.get(rtype)
+    for name in names:
+        if name != "all" and (handler is None or name not in handler.args):
+            raise ConfigError(f"{address}: lifecycle.ignore_changes names {name!r}, which is not an argument of "
+                              f"{rtype} (only top-level argument names or \"all\" are supported)")
+    for flag in ("prevent_destroy", "create_before_destroy"):
+        if not isinstance(raw.get(flag, False), bool):
+            raise ConfigError(f"{address}: lifecycle.{flag} must be a literal true or false")
+    return Lifecycle(frozenset(n for n in names if n != "all"), "all" in names, raw.get("prevent_destroy", False),
+                     raw.get("create_before_destroy", False))
 
 
 def load_config(path: Path) -> TfConfig:
@@ -115,23 +152,19 @@ def load_config(path: Path) -> TfConfig:
         doc = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot read synthesized configuration ({exc})") from exc
-
-    providers = (doc.get("provider") or {}).get("aws") or [{}]
-    providers = providers if isinstance(providers, list) else [providers]
-    if len(providers) > 1 or providers[0].get("alias"):
-        raise ConfigError("provider.aws: several or aliased AWS providers are not supported by the embedded "
-                          "engine (use --engine terraform)")
-    provider = providers[0]
-    region = provider.get("region")
-    if not isinstance(region, str) or "${" in region:
-        raise ConfigError("provider.aws.region must be a literal region name")
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: not a Terraform JSON document (an object)")
+    _refuse(problems_in_document(doc))
+    provider = _provider(doc)
     default_tags: dict[str, Any] = {}
     for block in provider.get("default_tags") or []:
         default_tags.update(block.get("tags") or {})
+    ignore = (provider.get("ignore_tags") or [{}])[0] if provider.get("ignore_tags") else {}
 
     variables = {name: (body or {}).get("default") for name, body in (doc.get("variable") or {}).items()}
     nodes: dict[str, Node] = {}
-    for section, mode, registry in (("resource", "managed", HANDLERS), ("data", "data", DATA_SOURCES)):
+    for section, mode, registry, names in (("resource", "managed", HANDLERS, schema.RESOURCES),
+                                           ("data", "data", DATA_SOURCES, schema.DATA_SOURCES)):
         for rtype, by_name in (doc.get(section) or {}).items():
             for name, body in (by_name or {}).items():
                 address = f"{'data.' if mode == 'data' else ''}{rtype}.{name}"
@@ -141,17 +174,16 @@ def load_config(path: Path) -> TfConfig:
                         f"{address}: {kind} type {rtype!r} is not supported by the embedded engine "
                         f"(supported: {', '.join(sorted(registry))}); use --engine terraform")
                 body = dict(body or {})
+                _refuse(problems_in_body(address, rtype, registry[rtype].args, names.get(rtype, {}), body))
                 body.pop("//", None)
-                for meta in UNSUPPORTED_META:
-                    if meta in body:
-                        raise ConfigError(f"{address}: meta-argument {meta!r} is not supported by the embedded "
-                                          "engine; use --engine terraform")
+                body.pop("provider", None)  # "aws": the default configuration (anything else was refused)
+                lifecycle = _lifecycle(address, rtype, body)
                 depends = {d for d in body.pop("depends_on", []) or []}
-                nodes[address] = Node(address, mode, rtype, name, body, depends)
+                nodes[address] = Node(address, mode, rtype, name, body, depends, lifecycle)
 
     for node in nodes.values():
         try:
-            refs = _walk_refs(node.args, node.address)
+            refs = ex.uses(node.args)
         except ex.UnsupportedExpression as exc:
             raise ConfigError(f"{node.address}: {exc}") from exc
         for parts, attr, text in refs:
@@ -176,19 +208,26 @@ def load_config(path: Path) -> TfConfig:
     outputs = {name: (body or {}).get("value") for name, body in (doc.get("output") or {}).items()}
     for name, value in outputs.items():
         try:
-            for parts, _attr, text in _walk_refs(value, f"output.{name}"):
+            for parts, _attr, text in ex.uses(value):
                 target, _ = _ref_address(parts)
                 if parts[0] != "var" and target not in nodes:
                     raise ConfigError(f"output.{name}: ${{{text}}} refers to {target}, "
                                       "which is not in the configuration")
         except ex.UnsupportedExpression as exc:
             raise ConfigError(f"output.{name}: {exc}") from exc
+    sensitive = frozenset(n for n, body in (doc.get("output") or {}).items() if (body or {}).get("sensitive"))
+    s3 = ((doc.get("terraform") or {}).get("backend") or {}).get("s3") or {}
+    _refuse(problems_in_block("terraform.backend.s3", BACKEND_S3, schema.BACKEND_S3, s3, what="the s3 backend"))
+    allowed = {str(a) for src in (provider, s3) for a in src.get("allowed_account_ids") or []}
+    forbidden = {str(a) for src in (provider, s3) for a in src.get("forbidden_account_ids") or []}
 
-    return TfConfig(Path(path), nodes, topological(nodes), outputs, variables, region, default_tags,
-                    _backend(doc))
+    return TfConfig(Path(path), nodes, topological(nodes), outputs, variables, provider["region"], default_tags,
+                    _backend(doc), frozenset(ignore.get("keys") or []), tuple(ignore.get("key_prefixes") or []),
+                    frozenset(allowed), frozenset(forbidden), sensitive)
 
 
 def _backend(doc: dict[str, Any]) -> Backend | None:
+    """The S3 backend's location and locking (the terraform engine uses it too: no refusals here)."""
     backends = (doc.get("terraform") or {}).get("backend") or {}
     if not backends:
         return None
@@ -200,6 +239,16 @@ def _backend(doc: dict[str, Any]) -> Backend | None:
             raise ConfigError(f"terraform.backend.s3: {arg} is required")
     return Backend(bucket=b["bucket"], key=b["key"], region=b["region"], encrypt=bool(b.get("encrypt")),
                    use_lockfile=bool(b.get("use_lockfile")), dynamodb_table=b.get("dynamodb_table") or None)
+
+
+def account_problem(config: TfConfig, account: str) -> str | None:
+    """Why the provider's (or backend's) allowed/forbidden_account_ids refuse `account`, or None."""
+    allowed, forbidden = config.allowed_account_ids, config.forbidden_account_ids
+    if allowed and account not in allowed:
+        return f"account {account} is not in allowed_account_ids ({', '.join(sorted(allowed))})"
+    if account in forbidden:
+        return f"account {account} is in forbidden_account_ids"
+    return None
 
 
 def topological(nodes: dict[str, Node]) -> list[str]:

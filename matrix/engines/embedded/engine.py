@@ -1,14 +1,26 @@
 """The embedded engine: applies a synthesized cdk.tf.json with boto3, terraform-compatibly.
 
 How the parts fit:
-  config.load_config()  -> nodes, order, outputs, backend (all checks before any API call)
+  config.load_config()  -> nodes, order, outputs, backend; every argument checked against its
+                           table (arguments/): refused by name before any API call, or known
   backend.StateBackend  -> state v4 in the synthesized S3 backend + local copy, terraform's locks
-  plan()                -> refresh (live reads of what state lists), data sources, desired vs live:
-                           create / update / replace / delete / noop, drift named
+  plan()                -> refresh (readback.read_grouped: one read per type and region), data
+                           sources, desired vs live argument by argument (readback.differences):
+                           create / update / replace / delete / noop, drift named; changes of
+                           terraform-only arguments are state-only, never an "update"
   apply()               -> deletes in reverse dependency order, then creates/updates in dependency
-                           order, independent resources concurrently (bounded); state written
-                           after every change (local at once, bucket by a coalescing writer)
+                           order, independent resources concurrently (bounded); every update is
+                           an API call per changed argument (Handler.update); state written after
+                           every change (local at once, bucket by a coalescing writer); then the
+                           read-back: every changed resource described again, compared with what
+                           was applied, the state set to what AWS holds, a mismatch named
+                           (readback.ReadBackMismatch)
   destroy()             -> from state alone, reverse dependency order, idempotent
+
+Meta-arguments: depends_on orders; lifecycle.ignore_changes drops arguments from the update diff
+and its read-back; prevent_destroy fails a plan (or a destroy) that would destroy the resource,
+before any change; create_before_destroy creates the replacement first and destroys the old
+object (deposed in the state meanwhile) once everything else is applied.
 
 Crash safety: before each create the engine journals the resource's arguments (pending.json next
 to the local state); after a crash between "created" and "recorded", the next apply or destroy
@@ -27,12 +39,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import HTTPClientError
+
 from matrix.backend import LockHeld, StateBackend, StateWriteFailed, write_atomic
 from matrix.clients import ClientFactory
 from matrix.engines.embedded import expressions as ex
-from matrix.engines.embedded.config import TfConfig, load_config
+from matrix.engines.embedded.arguments.normalize import equal
+from matrix.engines.embedded.arguments.spec import LOCAL
+from matrix.engines.embedded.config import ConfigError, TfConfig, account_problem, load_config
+from matrix.engines.embedded.readback import (
+    Difference,
+    ReadBackMismatch,
+    ReadItem,
+    compared_args,
+    differences,
+    kind_of,
+    read_grouped,
+)
 from matrix.engines.embedded.resources import DATA_SOURCES, HANDLERS
-from matrix.engines.embedded.resources.base import Cancelled, Ctx
+from matrix.engines.embedded.resources.base import Cancelled, Ctx, Handler
 from matrix.engines.embedded.state import State
 from matrix.errors import StackmatrixError
 from matrix.redact import redact
@@ -64,10 +90,14 @@ class Change:
     action: str  # create | update | replace | delete | noop
     reason: str = ""
     drift: bool = False
+    changed: set[str] = field(default_factory=set)  # arguments an update changes in place
+    state_only: list[str] = field(default_factory=list)  # terraform-only arguments: no API call
 
     def line(self) -> str:
         sym = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "noop": " "}[self.action]
         why = f"  ({self.reason})" if self.reason else ""
+        if self.state_only:
+            why += f"  (state only, no API call: {', '.join(self.state_only)})"
         return f"{sym} {self.address}{why}"
 
 
@@ -97,7 +127,7 @@ class Plan:
                 f"{c['delete']} to destroy")
 
     def lines(self) -> list[str]:
-        out = [c.line() for c in self.changes if c.action != "noop"]
+        out = [c.line() for c in self.changes if c.action != "noop" or c.state_only]
         out += [f"! {c.address} drifted: {c.reason}" for c in self.drift]
         return out
 
@@ -196,6 +226,19 @@ class Journal:
                 self._save()
 
 
+class PreventDestroy(StackmatrixError):
+    """The plan (or a destroy) would destroy a resource whose lifecycle.prevent_destroy is set."""
+
+    def __init__(self, address: str, why: str) -> None:
+        super().__init__(f"Instance cannot be destroyed: {address} has lifecycle.prevent_destroy set, but {why}; "
+                         "nothing was changed (remove prevent_destroy, or change the configuration so that it "
+                         "is not destroyed)")
+        self.address = address
+
+
+UNKNOWN = object()  # an argument's new value, known only after apply
+
+
 class EmbeddedEngine:
     name = "embedded"
 
@@ -219,10 +262,17 @@ class EmbeddedEngine:
         self.last_plan: Plan | None = None
         self.notes: list[str] = []  # what a reader must know (e.g. where the state was kept)
         self.state: State | None = None
+        self.readback: dict[str, Any] = {}  # the last apply's read-back: counts, lines, differences
         self._live: dict[str, dict[str, Any] | None] = {}
+        self._touched: dict[str, str] = {}  # address -> create | update (this apply)
 
     def log(self, msg: str) -> None:
         self._log(redact(f"[{self.cell}] {msg}"))
+
+    def _op_ctx(self, region: str | None, timeouts: Any = None, operation: str = "") -> Ctx:
+        """The context for one operation: the resource's region, its `timeouts` for that operation."""
+        ctx = self.ctx.for_region(region or self.config.region)
+        return ctx.with_timeouts(timeouts, operation) if timeouts and operation else ctx
 
     # -- values ------------------------------------------------------------------------------
     def _variables(self) -> dict[str, Any]:
@@ -247,9 +297,14 @@ class EmbeddedEngine:
 
         return resolve
 
+    def _visible_tags(self, tags: dict[str, Any] | None) -> dict[str, Any]:
+        """Tags without the provider's ignore_tags keys (never set, removed or compared)."""
+        return {k: v for k, v in (tags or {}).items() if not self.config.ignored_tag(k)}
+
     def _desired(self, address: str, state: State, data: dict[str, dict[str, Any]],
                  unknown: set[str]) -> tuple[dict[str, Any], set[str]]:
-        """(known argument values, names of arguments known only after apply)."""
+        """(known argument values, with the provider's defaults and tags_all; names of arguments
+        known only after apply)."""
         node = self.config.nodes[address]
         resolve = self._resolver(state, data, unknown)
         known: dict[str, Any] = {}
@@ -260,11 +315,32 @@ class EmbeddedEngine:
             except ex.Unknown:
                 pending.add(arg)
         handler = HANDLERS[node.type]
+        for arg, default in handler.defaults.items():
+            if known.get(arg) is None and arg not in pending:
+                known[arg] = default
         if handler.taggable:
             defaults = ex.evaluate(self.config.default_tags, resolve)
-            known["tags_all"] = {**defaults, **(known.get("tags") or {})}
-        known["region"] = self.config.region
+            known["tags_all"] = self._visible_tags({**defaults, **(known.get("tags") or {})})
+        known["region"] = known.get("region") or self.config.region
         return known, pending
+
+    def _wanted(self, address: str) -> frozenset[str]:
+        """The applied arguments a refresh reads for a configured resource (set ones and defaults)."""
+        node = self.config.nodes.get(address)
+        if node is None:
+            return frozenset()
+        handler = HANDLERS[node.type]
+        return frozenset(a for a in handler.applied() if a in node.args or a in handler.defaults)
+
+    def _read(self, items: list[ReadItem], pool: ThreadPoolExecutor | None) -> dict[str, dict[str, Any] | None]:
+        live = read_grouped(items, self._op_ctx, pool)
+        regions = {i.address: i.region for i in items}
+        for address, attrs in live.items():
+            if attrs is not None:
+                attrs["region"] = regions[address]  # found there
+                if "tags_all" in attrs:
+                    attrs["tags_all"] = self._visible_tags(attrs["tags_all"])
+        return live
 
     # -- backend -----------------------------------------------------------------------------
     def backend_check(self, bootstrap: bool | None = None) -> list[str]:
@@ -295,6 +371,15 @@ class EmbeddedEngine:
     def force_unlock(self, lock_id: str) -> None:
         self.backend.unlock(lock_id, force=True)
 
+    def _check_account(self) -> None:
+        """The provider's (and backend's) allowed/forbidden_account_ids, before any change."""
+        if not (self.config.allowed_account_ids or self.config.forbidden_account_ids):
+            return
+        account = self.ctx.client("sts").get_caller_identity()["Account"]
+        problem = account_problem(self.config, account)
+        if problem:
+            raise ConfigError(f"provider.aws: {problem}; nothing was changed")
+
     # -- data sources ------------------------------------------------------------------------
     def _read_data(self, state: State) -> dict[str, dict[str, Any]]:
         data: dict[str, dict[str, Any]] = {}
@@ -306,9 +391,15 @@ class EmbeddedEngine:
 
     # -- plan --------------------------------------------------------------------------------
     def _refresh(self, state: State, pool: ThreadPoolExecutor) -> dict[str, dict[str, Any] | None]:
-        addresses = [a for a in state.addresses() if a.split(".")[0] in HANDLERS]
-        futures = {a: pool.submit(HANDLERS[a.split(".")[0]].read, self.ctx, state.get(a) or {}) for a in addresses}
-        return {a: f.result() for a, f in futures.items()}
+        items = []
+        for address in state.addresses():
+            handler = HANDLERS.get(address.split(".")[0])
+            if handler is None:
+                continue
+            attrs = state.get(address) or {}
+            items.append(ReadItem(address, handler, attrs.get("region") or self.config.region, attrs,
+                                  self._wanted(address)))
+        return self._read(items, pool)
 
     def _adopt_pending(self, state: State) -> list[str]:
         """Resources created by a run that died before recording them: find and record them."""
@@ -318,13 +409,20 @@ class EmbeddedEngine:
                 self.journal.end(address)
                 continue
             handler = HANDLERS.get(entry["type"])
-            found = handler.find(self.ctx, entry["args"]) if handler else None
+            args = entry["args"]
+            found = handler.find(self._op_ctx(args.get("region")), args) if handler else None
             if found:
-                state.set(address, found, entry.get("dependencies"))
+                state.set(address, {**args, **found}, entry.get("dependencies"))
                 adopted.append(address)
                 self.log(f"adopted {address} ({found.get('id')}), created by an interrupted run")
             self.journal.end(address)
         return adopted
+
+    @staticmethod
+    def _state_only(handler: Handler, desired: dict[str, Any], recorded: dict[str, Any]) -> list[str]:
+        """Terraform-only arguments whose value changed: recorded in the state, no API call."""
+        return sorted(a for a, spec in handler.args.items() if spec.kind == LOCAL and "." not in a
+                      and not equal("value", kind_of(handler.type, a), desired.get(a), recorded.get(a)))
 
     def plan(self, state: State, data: dict[str, dict[str, Any]], live: dict[str, dict[str, Any] | None]) -> Plan:
         changes: list[Change] = []
@@ -343,22 +441,30 @@ class EmbeddedEngine:
                 unknown.add(address)
                 continue
             desired, pending = self._desired(address, view, data, unknown)
-            diffs = set(handler.diff(desired, current)) | pending
-            diffs.discard("region")
-            forced = sorted(diffs & handler.force_new)
+            ignore = node.lifecycle.ignores
+            found = differences(address, handler, desired, current, ignore)
+            unread = [d for d in found if d.unread]
+            if unread:
+                raise StackmatrixError(f"plan: {unread[0].line()} (a gap in the engine's handler for {node.type})")
+            diffs = {d.arg for d in found} | {a for a in pending if handler.changeable(a) and not ignore(a)}
             recorded = state.get(address) or {}
-            drifted = sorted(a for a in diffs if a not in pending and not handler.differs(
-                a, desired.get(a), recorded.get(a)))
+            configured_change = {d.arg for d in differences(address, handler, desired, recorded, ignore)}
+            drifted = sorted(diffs - configured_change - pending)
+            forced = sorted(a for a in diffs if handler.forces_new(
+                a, current.get(a), UNKNOWN if a in pending else desired.get(a)))
+            state_only = self._state_only(handler, desired, recorded)
             if forced:
+                if node.lifecycle.prevent_destroy:
+                    raise PreventDestroy(address, f"{', '.join(forced)} forces its replacement")
                 changes.append(Change(address, "replace", f"{', '.join(forced)} forces replacement",
-                                      bool(drifted)))
+                                      bool(drifted), state_only=state_only))
                 unknown.add(address)
             elif diffs:
                 why = ", ".join(sorted(diffs))
                 reason = f"changed outside stackmatrix: {', '.join(drifted)}" if drifted else f"{why} changed"
-                changes.append(Change(address, "update", reason, bool(drifted)))
+                changes.append(Change(address, "update", reason, bool(drifted), changed=diffs, state_only=state_only))
             else:
-                changes.append(Change(address, "noop"))
+                changes.append(Change(address, "noop", state_only=state_only))
         for address in state.addresses():
             if address not in configured:
                 changes.append(Change(address, "delete", "no longer in the configuration"))
@@ -375,6 +481,9 @@ class EmbeddedEngine:
             persister = Persister(self.backend, state, self.log)
             if self._adopt_pending(state):
                 persister.changed()
+            self._check_account()
+            self._touched = {}
+            self.readback = {}
             with ThreadPoolExecutor(max_workers=self.options.concurrency, thread_name_prefix=f"{self.cell}") as pool:
                 live = self._refresh(state, pool)
                 self._live = live
@@ -388,12 +497,21 @@ class EmbeddedEngine:
                 for change in plan.drift:
                     self.log(f"drift: {change.address}: {change.reason}")
                 self._record_data(state, data)
-                self._execute(plan, state, data, persister, pool)
+                failure: BaseException | None = None
+                try:
+                    self._execute(plan, state, data, persister, pool)
+                except BaseException as exc:
+                    failure = exc
+                mismatches = self._read_back(state, data, persister, pool, failure)
+                if failure is not None:
+                    raise failure
             outputs = self._outputs(state, data)
-            state.set_outputs(outputs)
+            state.set_outputs(outputs, self.config.sensitive_outputs)
             if state.serial > persister.written_serial or origin != "bucket":
                 persister.changed()
             persister.flush()
+            if mismatches:
+                raise ReadBackMismatch(mismatches)
             return plan
         finally:
             if persister is not None:
@@ -408,19 +526,56 @@ class EmbeddedEngine:
     def _execute(self, plan: Plan, state: State, data: dict[str, dict[str, Any]],
                  persister: Persister, pool: ThreadPoolExecutor) -> None:
         by_action = {c.address: c for c in plan.changes}
-        # 1. deletes: orphans and replaced resources, dependents first
-        doomed = [c.address for c in plan.changes if c.action in ("delete", "replace")]
+
+        def before_destroy(address: str) -> bool:
+            node = self.config.nodes.get(address)
+            return node is not None and node.lifecycle.create_before_destroy
+
+        # 1. deletes: orphans and replaced resources (create_before_destroy ones later), dependents first
+        doomed = [c.address for c in plan.changes
+                  if c.action == "delete" or (c.action == "replace" and not before_destroy(c.address))]
         for change in plan.changes:
             if change.action == "create" and change.drift:
                 state.remove(change.address)  # gone: forget it, it will be created again
         if doomed:
             self._delete_many(doomed, state, persister, pool)
+        for change in plan.changes:
+            if change.action == "replace" and before_destroy(change.address):
+                key = state.depose(change.address)
+                self.log(f"{change.address}: create_before_destroy: the old object is deposed ({key}) until its "
+                         "replacement exists")
+                persister.changed()
+            elif change.action == "noop":
+                self._record_ignored(change.address, state, persister)
+                if change.state_only:
+                    self._record_local(change, state, data, persister)
         # 2. creates and updates in dependency order
         todo = {c.address for c in plan.changes if c.action in ("create", "update", "replace")}
         done = {a for a in self.config.managed() if a not in todo}
         self._run_graph(
             todo, done, lambda a: self.config.nodes[a].depends_on & set(self.config.managed()),
             lambda a: self._create_or_update(a, by_action[a], state, data, persister), pool)
+        # 3. deposed objects (create_before_destroy, or left by an interrupted run)
+        for address, key, attrs, _deps in state.deposed():
+            self._delete_object(address, attrs, state, persister, deposed=key)
+
+    def _record_ignored(self, address: str, state: State, persister: Persister) -> None:
+        """Arguments lifecycle.ignore_changes keeps out of the plan still take AWS's value in the state."""
+        node, live = self.config.nodes[address], self._live.get(address) or {}
+        recorded = state.get(address) or {}
+        refreshed = {a: v for a, v in live.items() if node.lifecycle.ignores(a) and recorded.get(a) != v}
+        if refreshed:
+            state.set(address, {**recorded, **refreshed}, state.dependencies(address))
+            persister.changed()
+            self.log(f"{address}: ignore_changes: the state takes what AWS holds for {', '.join(sorted(refreshed))}")
+
+    def _record_local(self, change: Change, state: State, data: dict[str, dict[str, Any]],
+                      persister: Persister) -> None:
+        args, _ = self._desired(change.address, state, data, set())
+        attrs = {**(state.get(change.address) or {}), **{a: args.get(a) for a in change.state_only}}
+        state.set(change.address, attrs, state.dependencies(change.address))
+        persister.changed()
+        self.log(f"{change.address}: state only (no API call): {', '.join(change.state_only)}")
 
     def _create_or_update(self, address: str, change: Change, state: State, data: dict[str, dict[str, Any]],
                           persister: Persister) -> None:
@@ -430,23 +585,81 @@ class EmbeddedEngine:
         if pending:
             raise ApplyError(address, change.action, RuntimeError(f"arguments still unknown: {sorted(pending)}"))
         deps = sorted(d for d in node.depends_on if not d.startswith("data."))
+        operation = "update" if change.action == "update" else "create"
+        ctx = self._op_ctx(args["region"], args.get("timeouts"), operation)
         started = time.monotonic()
         try:
             if change.action == "update":  # from what is live, so changes made outside are undone
                 current = {**(state.get(address) or {}), **(self._live.get(address) or {})}
-                attrs = handler.update(self.ctx, current, args)
+                computed = handler.update(ctx, current, args, change.changed)
+                kept = {k: v for k, v in args.items() if not node.lifecycle.ignores(k)}
+                attrs = {**current, **kept, **computed}
             else:
                 self.journal.begin(address, node.type, args, deps)
-                attrs = handler.create(self.ctx, args)
+                attrs = {**args, **handler.create(ctx, args)}
         except Cancelled:
             raise
         except Exception as exc:
             raise ApplyError(address, change.action, exc) from exc
-        state.set(address, {**attrs, "region": self.config.region}, deps)
+        state.set(address, attrs, deps)
+        self._touched[address] = operation
         persister.changed()
         self.journal.end(address)
         verb = {"update": "updated", "replace": "replaced"}.get(change.action, "created")
         self.log(f"{verb} {address} ({attrs.get('id')}) in {time.monotonic() - started:.2f} s")
+
+    def _read_back(self, state: State, data: dict[str, dict[str, Any]], persister: Persister,
+                   pool: ThreadPoolExecutor, failure: BaseException | None) -> list[Difference]:
+        """Describe every resource this apply created or changed, compare, record what AWS holds."""
+        if not self._touched:
+            return []
+        cause = getattr(failure, "cause", failure)
+        if isinstance(cause, BotoConnectionError | HTTPClientError):
+            self.log(f"read-back skipped: AWS is unreachable ({type(cause).__name__}); the next plan reads again")
+            return []
+        mark = self.clients.counters.mark()
+        self.clients.note(f"read-back: {len(self._touched)} resource(s) created or changed by this apply")
+        items: list[tuple[ReadItem, dict[str, Any], Callable[[str], bool]]] = []
+        for address, operation in sorted(self._touched.items()):
+            node, attrs = self.config.nodes[address], state.get(address) or {}
+            handler = HANDLERS[node.type]
+            ignore = node.lifecycle.ignores if operation == "update" else (lambda arg: False)
+            desired, _ = self._desired(address, state, data, set())
+            wanted = frozenset(compared_args(handler, desired, ignore))
+            items.append((ReadItem(address, handler, attrs.get("region") or self.config.region, attrs, wanted),
+                          desired, ignore))
+        try:
+            live = self._read([item for item, _, _ in items], pool)
+        except Exception as exc:
+            if failure is None:
+                raise
+            self.log(f"read-back after the failure could not run: {type(exc).__name__}: {exc}")
+            return []
+        found: list[Difference] = []
+        lines = []
+        for item, desired, ignore in items:
+            now = live.get(item.address)
+            if now is None:
+                diff = Difference(item.address, "id", item.attrs.get("id"), "nothing (not found when described)")
+                found.append(diff)
+                lines.append(f"MISMATCH {diff.line()}")
+                continue
+            diffs = differences(item.address, item.handler, desired, now, ignore)
+            found += diffs
+            state.set(item.address, {**item.attrs, **now}, state.dependencies(item.address))
+            lines.append(f"{'MISMATCH' if diffs else 'ok'} {item.address} ({len(item.wanted)} argument(s): "
+                         f"{', '.join(sorted(item.wanted))})")
+            lines += [f"  {d.line()}" for d in diffs]
+        persister.changed()
+        calls = self.clients.counters.since(mark)["calls"]
+        self.readback = {"resources": len(items), "arguments": sum(len(i.wanted) for i, _, _ in items),
+                         "calls": calls, "differences": [d.line() for d in found], "lines": lines}
+        verdict = "every argument matches" if not found else f"{len(found)} difference(s)"
+        self.log(f"read-back: {len(items)} resource(s), {self.readback['arguments']} argument(s) described again "
+                 f"in {calls} API call(s): {verdict}")
+        for d in found:
+            self.log(f"  read-back mismatch: {d.line()}")
+        return found
 
     def _run_graph(self, todo: set[str], done: set[str], deps_of: Callable[[str], set[str]],
                    work: Callable[[str], None], pool: ThreadPoolExecutor) -> None:
@@ -500,25 +713,35 @@ class EmbeddedEngine:
 
     def _delete_one(self, address: str, state: State, persister: Persister) -> None:
         attrs = state.get(address)
-        if attrs is None:
-            return
+        if attrs is not None:
+            self._delete_object(address, attrs, state, persister)
+
+    def _delete_object(self, address: str, attrs: dict[str, Any], state: State, persister: Persister,
+                       deposed: str | None = None) -> None:
         rtype = address.split(".")[0]
         handler = HANDLERS.get(rtype)
         if handler is None:
             raise ApplyError(address, "destroy", RuntimeError(f"type {rtype} is not supported by the embedded engine"))
-        region = attrs.get("region") or self.config.region
-        ctx = self.ctx if region == self.ctx.region else Ctx(self.clients, region, self.cancel,
-                                                               self.options.wait_timeout, self.options.poll, self.log)
         started = time.monotonic()
         try:
-            handler.delete(ctx, attrs)
+            handler.delete(self._op_ctx(attrs.get("region"), attrs.get("timeouts"), "delete"), attrs)
         except Cancelled:
             raise
         except Exception as exc:
             raise ApplyError(address, "destroy", exc) from exc
-        state.remove(address)
+        if deposed:
+            state.remove_deposed(address, deposed)
+        else:
+            state.remove(address)
         persister.changed()
-        self.log(f"destroyed {address} ({attrs.get('id')}) in {time.monotonic() - started:.2f} s")
+        what = f"{address} (deposed {deposed})" if deposed else address
+        self.log(f"destroyed {what} ({attrs.get('id')}) in {time.monotonic() - started:.2f} s")
+
+    def _check_prevent_destroy(self, state: State) -> None:
+        for address in state.addresses():
+            node = self.config.nodes.get(address)
+            if node is not None and node.lifecycle.prevent_destroy:
+                raise PreventDestroy(address, "destroy would destroy it")
 
     def destroy(self) -> int:
         """Delete everything the state names. Returns how many resources were deleted."""
@@ -532,6 +755,7 @@ class EmbeddedEngine:
         try:
             state, origin = self.backend.read(bucket_may_be_gone=True)
             self.state = state
+            self._check_prevent_destroy(state)
             persister = Persister(self.backend, state, self.log)
             if self._adopt_pending(state):
                 persister.changed()
@@ -539,6 +763,8 @@ class EmbeddedEngine:
             self.log(f"destroy: {len(managed)} resource(s) in state (from {origin})")
             with ThreadPoolExecutor(max_workers=self.options.concurrency, thread_name_prefix=f"{self.cell}-d") as pool:
                 self._delete_many(managed, state, persister, pool)
+            for address, key, attrs, _deps in state.deposed():
+                self._delete_object(address, attrs, state, persister, deposed=key)
             for address in state.addresses("data"):
                 state.remove(address)
             state.set_outputs({})
@@ -573,5 +799,5 @@ def _with(state: State, live: dict[str, dict[str, Any] | None]) -> State:
     view = State(json.loads(state.snapshot()))
     for address, attrs in live.items():
         if attrs is not None:
-            view.set(address, attrs, state.dependencies(address))
+            view.set(address, {**(state.get(address) or {}), **attrs}, state.dependencies(address))
     return view

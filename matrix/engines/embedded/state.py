@@ -3,7 +3,9 @@
 The layout is terraform's own (`version`, `terraform_version`, `serial`, `lineage`, `outputs`,
 `resources[].instances[].attributes/dependencies`), so `terraform state list`, `state pull` and
 `output -json` work on state this engine wrote, and this engine resumes from state terraform wrote.
-Every change bumps `serial`; `lineage` never changes for the life of a state.
+Every change bumps `serial`; `lineage` never changes for the life of a state. A resource replaced
+with `create_before_destroy` keeps its old object as a *deposed* instance (terraform's `deposed`
+key) until it is destroyed, so a crash in between never loses track of it.
 
 `State` is an in-memory document guarded by a lock (resources finish on worker threads);
 `snapshot()` returns the JSON text of one consistent moment, which the backend persists.
@@ -89,29 +91,31 @@ class State:
                 return r
         return None
 
+    @staticmethod
+    def _current(r: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The resource's current (not deposed) instance."""
+        return next((i for i in (r or {}).get("instances") or [] if not i.get("deposed")), None)
+
     def get(self, address: str) -> dict[str, Any] | None:
-        """The attributes of the resource's (single) instance, or None."""
+        """The attributes of the resource's (single) current instance, or None."""
         with self._lock:
-            r = self._find(address)
-            if not r or not r.get("instances"):
-                return None
-            return deepcopy(r["instances"][0].get("attributes") or {})
+            inst = self._current(self._find(address))
+            return None if inst is None else deepcopy(inst.get("attributes") or {})
 
     def addresses(self, mode: str = "managed") -> list[str]:
+        """Resources with a current instance."""
         with self._lock:
             out = []
             for r in self.data["resources"]:
-                if r.get("mode") == mode and r.get("instances"):
+                if r.get("mode") == mode and self._current(r) is not None:
                     prefix = "data." if mode == "data" else ""
                     out.append(f"{prefix}{r['type']}.{r['name']}")
             return out
 
     def dependencies(self, address: str) -> list[str]:
         with self._lock:
-            r = self._find(address)
-            if not r or not r.get("instances"):
-                return []
-            return list(r["instances"][0].get("dependencies") or [])
+            inst = self._current(self._find(address))
+            return [] if inst is None else list(inst.get("dependencies") or [])
 
     def set(self, address: str, attributes: dict[str, Any], dependencies: list[str] | None = None) -> None:
         mode, rtype, name = self._split(address)
@@ -124,19 +128,52 @@ class State:
             if r is None:
                 r = {"mode": mode, "type": rtype, "name": name, "provider": PROVIDER, "instances": []}
                 self.data["resources"].append(r)
-            r["instances"] = [instance]
+            r["instances"] = [instance] + [i for i in r["instances"] if i.get("deposed")]
             self.data["serial"] = self.serial + 1
 
     def remove(self, address: str) -> None:
+        """Forget the current instance (deposed ones stay until they are destroyed)."""
         with self._lock:
             r = self._find(address)
             if r is not None:
-                self.data["resources"].remove(r)
+                r["instances"] = [i for i in r.get("instances") or [] if i.get("deposed")]
+                if not r["instances"]:
+                    self.data["resources"].remove(r)
                 self.data["serial"] = self.serial + 1
 
-    def set_outputs(self, outputs: dict[str, Any]) -> None:
+    # -- create_before_destroy: the replaced object stays in state, deposed, until it is destroyed --
+    def depose(self, address: str) -> str | None:
+        """Mark the current instance deposed (terraform's 8-hex key); returns the key."""
         with self._lock:
-            new = {k: {"value": v, "type": output_type(v)} for k, v in outputs.items()}
+            inst = self._current(self._find(address))
+            if inst is None:
+                return None
+            inst["deposed"] = uuid.uuid4().hex[:8]
+            self.data["serial"] = self.serial + 1
+            return inst["deposed"]
+
+    def deposed(self) -> list[tuple[str, str, dict[str, Any], list[str]]]:
+        """(address, key, attributes, dependencies) of every deposed instance."""
+        with self._lock:
+            return [(f"{r['type']}.{r['name']}", i["deposed"], deepcopy(i.get("attributes") or {}),
+                     list(i.get("dependencies") or []))
+                    for r in self.data["resources"] if r.get("mode") == "managed"
+                    for i in r.get("instances") or [] if i.get("deposed")]
+
+    def remove_deposed(self, address: str, key: str) -> None:
+        with self._lock:
+            r = self._find(address)
+            if r is None:
+                return
+            r["instances"] = [i for i in r.get("instances") or [] if i.get("deposed") != key]
+            if not r["instances"]:
+                self.data["resources"].remove(r)
+            self.data["serial"] = self.serial + 1
+
+    def set_outputs(self, outputs: dict[str, Any], sensitive: frozenset[str] | set[str] = frozenset()) -> None:
+        with self._lock:
+            new = {k: {"value": v, "type": output_type(v), **({"sensitive": True} if k in sensitive else {})}
+                   for k, v in outputs.items()}
             if new != self.data.get("outputs"):
                 self.data["outputs"] = new
                 self.data["serial"] = self.serial + 1
@@ -146,4 +183,4 @@ class State:
             return {k: deepcopy(v.get("value")) for k, v in (self.data.get("outputs") or {}).items()}
 
     def is_empty(self) -> bool:
-        return not self.addresses("managed")
+        return not self.addresses("managed") and not self.deposed()

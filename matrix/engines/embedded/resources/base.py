@@ -1,31 +1,62 @@
 """What every resource handler provides, and the helpers they share.
 
-A `Handler` knows one Terraform resource type: how to create, read, update and delete it with
-boto3, which arguments force a replacement, which it can change in place, and which attributes it
-exports (so references are checked before the first API call). Handlers return attributes named as
-the AWS provider names them in state (`id`, `arn`, `cidr_block`, `tags_all`, ...), so terraform can
-read the state this engine writes.
+A `Handler` knows one Terraform resource type. Its `args` table classifies every argument the
+AWS provider schema has (arguments/spec.py: applied in place, forces replacement, terraform-only,
+refused), and its methods do exactly what the table says:
 
-`Ctx` is what a handler call gets: the cell's client factory, region, cancel event and timeouts.
-`DataSource` is the read-only counterpart (availability zones, caller identity, ...).
+* `create(ctx, args)`   makes the API calls that apply every configured argument; returns the
+                        computed attributes (id, arn, ...), never the arguments themselves;
+* `read_many(ctx, items)` / `read(ctx, attrs, wanted)`   live attributes from AWS: the exports and
+                        every argument in `wanted`, in the AWS provider's form, nothing copied from
+                        state. Used by the refresh before a plan and by the read-back after an apply
+                        (one describe per type and region where the API takes a list of ids);
+* `update(ctx, attrs, args, changed)`   one real API call (or more) per changed argument; an
+                        argument it has no call for is an error, never a silent state write;
+* `delete(ctx, attrs)`, `find(ctx, args)` (adopt after a crash).
+
+Attributes are named as the AWS provider names them in state (`id`, `arn`, `cidr_block`,
+`tags_all`, ...), so terraform can read the state this engine writes.
+
+`Ctx` is what a handler call gets: the cell's client factory, region, cancel event and timeouts
+(a resource's `timeouts` block narrows them: `ctx.with_timeouts`). `DataSource` is the read-only
+counterpart (availability zones, caller identity, ...), with an `args` table of its own.
 """
 
 from __future__ import annotations
 
-import json
+import re
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
 from matrix.clients import ClientFactory
+from matrix.engines.embedded.arguments.spec import INPLACE, REPLACE, Arg
 
 
 class Cancelled(Exception):
     """The run was cancelled (timeout or Ctrl-C) while waiting."""
+
+
+class NotApplied(Exception):
+    """A handler was asked to change an argument it has no API call for (a gap in its table)."""
+
+
+DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
+UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def duration(text: Any) -> float | None:
+    """A Go duration ("10m", "1h30m", "45s") in seconds; None when absent or not one."""
+    if not isinstance(text, str) or not text:
+        return None
+    parts = DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
+        return None
+    return sum(float(n) * UNIT_SECONDS[u] for n, u in parts)
 
 
 @dataclass
@@ -40,17 +71,27 @@ class Ctx:
     def client(self, service: str) -> Any:
         return self.clients.client(service, self.region)
 
+    def for_region(self, region: str) -> Ctx:
+        return self if region == self.region else replace(self, region=region)
+
+    def with_timeouts(self, timeouts: Any, operation: str) -> Ctx:
+        """This context with the wait deadline of `operation` from a `timeouts` block, if it sets one."""
+        block = timeouts[0] if isinstance(timeouts, list) and timeouts else timeouts
+        seconds = duration((block or {}).get(operation)) if isinstance(block, dict) else None
+        return replace(self, wait_timeout=seconds) if seconds else self
+
     def sleep(self, seconds: float) -> None:
         if self.cancel.wait(seconds):
             raise Cancelled("cancelled while waiting")
 
     def wait_for(self, what: str, check: Callable[[], bool], timeout: float | None = None) -> None:
         """Poll `check` until true; raise TimeoutError naming `what` after the timeout."""
-        deadline = time.monotonic() + (timeout or self.wait_timeout)
+        limit = min(timeout, self.wait_timeout) if timeout else self.wait_timeout
+        deadline = time.monotonic() + limit
         delay = self.poll
         while not check():
             if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out after {timeout or self.wait_timeout:.0f} s waiting for {what}")
+                raise TimeoutError(f"timed out after {limit:.0f} s waiting for {what}")
             self.sleep(delay)
             delay = min(delay * 1.5, 10.0)
 
@@ -83,6 +124,31 @@ def describe_one(call: Callable[[], dict[str, Any]], key: str, *not_found: str) 
     return items[0] if items else None
 
 
+def describe_many(call: Callable[[list[str]], list[dict[str, Any]]], ids: list[str], id_key: str,
+                  *not_found: str, chunk: int = 100) -> dict[str, dict[str, Any]]:
+    """id -> description for every id that exists, in one call per `chunk` ids. AWS refuses the
+    whole call when one id is unknown (`not_found` codes): then each id of the chunk is asked alone,
+    so the missing ones are known to be gone."""
+    out: dict[str, dict[str, Any]] = {}
+    wanted = sorted(set(ids))
+    for i in range(0, len(wanted), chunk):
+        part = wanted[i:i + chunk]
+        try:
+            items = call(part)
+        except ClientError as exc:
+            if error_code(exc) not in not_found:
+                raise
+            items = []
+            for one in part:
+                try:
+                    items += call([one])
+                except ClientError as inner:
+                    if error_code(inner) not in not_found:
+                        raise
+        out.update({item[id_key]: item for item in items if item.get(id_key) in part})
+    return out
+
+
 def ec2_tags(tags: dict[str, str] | None) -> list[dict[str, str]]:
     return [{"Key": k, "Value": str(v)} for k, v in sorted((tags or {}).items())]
 
@@ -95,53 +161,88 @@ def from_ec2_tags(tags: list[dict[str, str]] | None) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in tags or []}
 
 
+def tag_changes(old: dict[str, str], new: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """(keys to remove, key/values to set) to turn `old` tags into `new`."""
+    return [k for k in old if k not in new], {k: v for k, v in new.items() if old.get(k) != v}
+
+
 def update_ec2_tags(ctx: Ctx, resource_id: str, old: dict[str, str], new: dict[str, str]) -> None:
     ec2 = ctx.client("ec2")
-    removed = [k for k in old if k not in new]
-    changed = {k: v for k, v in new.items() if old.get(k) != v}
+    removed, changed = tag_changes(old, new)
     if removed:
         ec2.delete_tags(Resources=[resource_id], Tags=[{"Key": k} for k in removed])
     if changed:
         ec2.create_tags(Resources=[resource_id], Tags=ec2_tags(changed))
 
 
-def same_json(a: Any, b: Any) -> bool:
-    def norm(v: Any) -> Any:
-        if isinstance(v, str):
-            try:
-                return json.loads(v)
-            except ValueError:
-                return v
-        return v
+def given(args: dict[str, Any], name: str) -> bool:
+    """The configuration sets `name` (null counts as not set, as in terraform)."""
+    return args.get(name) is not None
 
-    return norm(a) == norm(b)
+
+def blocks(value: Any) -> list[dict[str, Any]]:
+    """A nested block's bodies (terraform JSON writes one block as an object or a list of objects)."""
+    if isinstance(value, dict):
+        return [value]
+    return [v for v in value or [] if isinstance(v, dict)]
 
 
 class Handler:
     type: ClassVar[str]
-    #: arguments whose change needs destroy-then-create
-    force_new: ClassVar[frozenset[str]] = frozenset()
-    #: arguments update() can change in place (tags are always updatable on taggable types)
-    updatable: ClassVar[frozenset[str]] = frozenset()
+    #: every argument of the provider schema, classified (tests/test_arguments.py checks coverage)
+    args: ClassVar[dict[str, Arg]] = {}
+    #: the provider's default for an argument the configuration leaves out (compared like a setting)
+    defaults: ClassVar[dict[str, Any]] = {}
     #: attributes a reference may read (besides the arguments)
     exports: ClassVar[frozenset[str]] = frozenset({"id"})
-    #: arguments compared as unordered sets / as JSON documents
-    set_args: ClassVar[frozenset[str]] = frozenset()
-    json_args: ClassVar[frozenset[str]] = frozenset()
-    #: defaults AWS applies when the argument is not given (so a missing arg is not drift)
     taggable: ClassVar[bool] = True
 
+    # -- the table, as the engine uses it -------------------------------------------------------
+    def spec(self, arg: str) -> Arg | None:
+        return self.args.get(arg)
+
+    def applied(self) -> list[str]:
+        """Top-level arguments sent to AWS and read back (tags are compared as tags_all)."""
+        return [a for a, s in self.args.items() if "." not in a and s.applied and a != "tags"]
+
+    def forces_new(self, arg: str, old: Any, new: Any) -> bool:
+        spec = self.args.get(arg)
+        if spec is None or spec.kind != REPLACE:
+            return False
+        return not (spec.inplace_when is not None and spec.inplace_when(old, new))
+
+    def changeable(self, arg: str) -> bool:
+        spec = self.args.get(arg)
+        return arg == "tags_all" or (spec is not None and spec.kind in (INPLACE, REPLACE))
+
+    # -- API -----------------------------------------------------------------------------------
     def create(self, ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
 
-    def read(self, ctx: Ctx, attrs: dict[str, Any]) -> dict[str, Any] | None:
-        """Live attributes, or None when the resource no longer exists."""
+    def read(self, ctx: Ctx, attrs: dict[str, Any], wanted: Iterable[str] = ()) -> dict[str, Any] | None:
+        """Live attributes (the exports and every argument in `wanted`), or None when it is gone."""
+        return self.read_many(ctx, [(attrs, frozenset(wanted))])[0]
+
+    def read_many(self, ctx: Ctx, items: list[tuple[dict[str, Any], frozenset[str]]]) -> list[dict[str, Any] | None]:
+        """`read` for several resources of this type in one region; handlers whose API takes a list
+        of ids override it to ask AWS once for all of them, the others implement `read_one`."""
+        return [self.read_one(ctx, attrs, wanted) for attrs, wanted in items]
+
+    def read_one(self, ctx: Ctx, attrs: dict[str, Any], wanted: frozenset[str]) -> dict[str, Any] | None:
         raise NotImplementedError
 
-    def update(self, ctx: Ctx, attrs: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
-        if self.taggable and attrs.get("tags_all") != args.get("tags_all"):
+    def update(self, ctx: Ctx, attrs: dict[str, Any], args: dict[str, Any], changed: set[str]) -> dict[str, Any]:
+        """Change the `changed` arguments in place (each with a real API call); returns computed
+        attributes that changed with them."""
+        out: dict[str, Any] = {}
+        if "tags_all" in changed and self.taggable:
             self.update_tags(ctx, attrs, attrs.get("tags_all") or {}, args.get("tags_all") or {})
-        return {**attrs, **args}
+        for arg in sorted(changed - {"tags_all"}):
+            out.update(self.update_arg(ctx, {**attrs, **out}, args, arg) or {})
+        return out
+
+    def update_arg(self, ctx: Ctx, attrs: dict[str, Any], args: dict[str, Any], arg: str) -> dict[str, Any] | None:
+        raise NotApplied(f"{self.type}: no API call changes {arg!r} in place")
 
     def update_tags(self, ctx: Ctx, attrs: dict[str, Any], old: dict[str, str], new: dict[str, str]) -> None:
         update_ec2_tags(ctx, attrs["id"], old, new)
@@ -150,37 +251,14 @@ class Handler:
         raise NotImplementedError
 
     def find(self, ctx: Ctx, args: dict[str, Any]) -> dict[str, Any] | None:
-        """An existing resource matching `args` (to adopt after a crash between create and state
-        write), or None. Default: cannot tell."""
+        """The computed attributes of an existing resource matching `args` (to adopt after a crash
+        between create and state write), or None. Default: cannot tell."""
         return None
-
-    # -- comparison --------------------------------------------------------------------------
-    def differs(self, arg: str, want: Any, have: Any) -> bool:
-        if arg in self.set_args:
-            return sorted(want or []) != sorted(have or [])
-        if arg in self.json_args:
-            return not same_json(want, have)
-        if isinstance(want, bool) or isinstance(have, bool):
-            return bool(want) != bool(have)
-        if isinstance(want, int | float) and isinstance(have, int | float | str):
-            return str(want) != str(have)
-        return want != have
-
-    def diff(self, args: dict[str, Any], live: dict[str, Any]) -> list[str]:
-        """Arguments whose desired value differs from the live one."""
-        out = []
-        for arg, want in args.items():
-            if arg == "tags":
-                continue  # compared through tags_all (tags + provider default_tags)
-            if arg == "tags_all" and not self.taggable:
-                continue
-            if self.differs(arg, want, live.get(arg)):
-                out.append(arg)
-        return out
 
 
 class DataSource:
     type: ClassVar[str]
+    args: ClassVar[dict[str, Arg]] = {}
     exports: ClassVar[frozenset[str]] = frozenset({"id"})
 
     def read(self, ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
