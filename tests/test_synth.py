@@ -105,11 +105,37 @@ def test_the_cdktf_json_app_command_synthesizes_like_the_cli(tmp_path):
     assert (tmp_path / "cdktf.out" / "manifest.json").is_file()
 
 
-@pytest.mark.skipif(shutil.which("cdktf") is None, reason="the cdktf CLI (npm cdktf-cli) is not installed")
+NO_CDKTF_CLI = pytest.mark.skipif(shutil.which("cdktf") is None,
+                                  reason="the cdktf CLI (npm cdktf-cli, installed by .ci/run) is not installed")
+
+
+def _cli_env(**extra: str) -> dict[str, str]:
+    """The CLI runs cdktf.json's `python3 stack/app.py`: this interpreter first on PATH; no phone-home."""
+    env = dict(os.environ, CHECKPOINT_DISABLE="1", JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20", **extra)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    return env
+
+
+@NO_CDKTF_CLI
 def test_cdktf_cli_synth_per_cell(tmp_path):
-    env = dict(os.environ, STACKMATRIX_CELLS="us-east-1-dev")
-    subprocess.run(["cdktf", "synth", "--output", str(tmp_path)], cwd=ROOT, env=env, check=True, timeout=600)
+    subprocess.run(["cdktf", "synth", "--output", str(tmp_path)], cwd=ROOT, env=_cli_env(STACKMATRIX_CELLS="us-east-1-dev"),
+                   check=True, timeout=600, capture_output=True)
     assert (tmp_path / "stacks" / "vpc-dev-us-east-1" / "cdk.tf.json").is_file()
+
+
+@NO_CDKTF_CLI
+def test_a_missing_cdktf_json_stops_the_cli_and_check_names_the_cause_and_the_fix(tmp_path, synth_root):
+    """Real failure 7: a project without cdktf.json. The CLI refuses; `check` says why and what to write."""
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / "stack", project / "stack", ignore=shutil.ignore_patterns("__pycache__"))
+    cli = subprocess.run(["cdktf", "synth"], cwd=project, env=_cli_env(), capture_output=True, text=True, timeout=300)
+    assert "no cdktf.json found" in cli.stdout + cli.stderr
+    synth = project / "cdk.tf.json"
+    shutil.copy(synth_root / "synth" / "us-east-1-dev" / "cdk.tf.json", synth)
+    out = subprocess.run([sys.executable, "-m", "matrix", "check", str(synth), "--project", str(project)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1
+    assert "cdktf-json" in out.stdout and "cdktf.json" in out.stdout and '"app"' in out.stdout, out.stdout
 
 
 def test_testing_synth_returns_a_json_string(tmp_path):
