@@ -118,8 +118,9 @@ def _cli_env(**extra: str) -> dict[str, str]:
 
 @NO_CDKTF_CLI
 def test_cdktf_cli_synth_per_cell(tmp_path):
-    subprocess.run(["cdktf", "synth", "--output", str(tmp_path)], cwd=ROOT, env=_cli_env(STACKMATRIX_CELLS="us-east-1-dev"),
-                   check=True, timeout=600, capture_output=True)
+    env = _cli_env(STACKMATRIX_CELLS="us-east-1-dev")
+    subprocess.run(["cdktf", "synth", "--output", str(tmp_path)], cwd=ROOT, env=env, check=True, timeout=600,
+                   capture_output=True)
     assert (tmp_path / "stacks" / "vpc-dev-us-east-1" / "cdk.tf.json").is_file()
 
 
