@@ -104,10 +104,11 @@ def localstack(session: nox.Session) -> None:
 def reliability(session: nox.Session) -> None:
     """The reliability battery: kill trials, signals, fuzzing, emulator restart, secrets, listeners.
 
-    The harness prints the figures (build/reliability/summary.json); the tests assert them.
+    The harness (tests/reliability/harness) prints the figures (build/reliability/summary.json); the tests
+    assert them.
     """
     env = _env(session, node=True)
-    session.run(env.python, "-m", "matrix.reliability", *session.posargs, env=env.env(), external=True)
+    session.run(env.python, "tests/reliability/harness", *session.posargs, env=env.env(), external=True)
     session.run(env.python, "-m", "pytest", "tests/reliability", "-q", env=env.env(), external=True)
 
 

@@ -4,7 +4,7 @@
              (copied from build/synth when up to date there, else one synth process)
 * `moto`     a moto server subprocess on 127.0.0.1 for the tests that need one of their own
 * `figures`  what each battery measured; written at the end of the session to
-             build/reliability/pytest-summary.json (the same layout as `python -m matrix.reliability`)
+             build/reliability/pytest-summary.json (the same layout as `python -m harness`)
 
 Counts (override through the environment, never below the CI minimums the asserts check):
 RELIABILITY_TRIALS (45: every resource kind killed before, during and after its create, plus kills
@@ -18,13 +18,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from harness.__main__ import BATTERIES, needed_cells
+from harness.procs import kill_all
+from harness.summary import Summary
+from harness.workspace import Moto, Workspace
 from reliability_counts import SEED
 
 from matrix.paths import PROJECT_ROOT
-from matrix.reliability.__main__ import BATTERIES, needed_cells
-from matrix.reliability.procs import kill_all
-from matrix.reliability.summary import Summary
-from matrix.reliability.workspace import Moto, Workspace
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +44,7 @@ def moto() -> Iterator[Moto]:
 def figures() -> Iterator[dict[str, Any]]:
     sections: dict[str, Any] = {}
     yield sections
-    from matrix.reliability import fuzz, kill, restart, secretscan, signals
+    from harness import fuzz, kill, restart, secretscan, signals
 
     summary = Summary(seed=SEED, sections=sections)
     judges = {"kill": kill.problems, "signals": signals.problems, "fuzz": fuzz.problems,

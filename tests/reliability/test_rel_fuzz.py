@@ -8,10 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from harness import fuzz
+from harness.workspace import Moto, Workspace
 from reliability_counts import FUZZ_EXAMPLES, FUZZ_SUBPROCESS, SEED
-
-from matrix.reliability import fuzz
-from matrix.reliability.workspace import Moto, Workspace
 
 MIN_EXAMPLES = 500
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+from harness import kill
+from harness.census import KINDS
 from reliability_counts import CLI_TRIALS, SEED, TRIALS
-
-from matrix.reliability import kill
-from matrix.reliability.census import KINDS
 
 
 def test_schedule_covers_every_kind_in_every_phase_then_spreads_over_the_count():

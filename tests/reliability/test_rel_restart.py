@@ -4,9 +4,8 @@ re-creates the drift and converges, and nothing is left behind."""
 
 from __future__ import annotations
 
+from harness import restart
 from reliability_counts import RESTARTS, SEED
-
-from matrix.reliability import restart
 
 
 def test_emulator_restart_mid_apply(rel_ws, figures):

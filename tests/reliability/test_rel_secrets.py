@@ -7,9 +7,9 @@ import base64
 import sys
 import urllib.parse
 
-from matrix.reliability import secretscan
-from matrix.reliability.listeners import decode_address, listening
-from matrix.reliability.procs import Child
+from harness import secretscan
+from harness.listeners import decode_address, listening
+from harness.procs import Child
 
 
 def test_scanner_finds_a_secret_raw_percent_encoded_and_in_base64(tmp_path):

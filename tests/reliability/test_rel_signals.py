@@ -4,9 +4,8 @@ cell has its result, the report is built, the exit is non-zero, within a bounded
 
 from __future__ import annotations
 
+from harness import signals
 from reliability_counts import SEED, SIGNAL_RUNS
-
-from matrix.reliability import signals
 
 TEARDOWN_BOUND_S = 60.0  # from the signal to the last cell's teardown (measured: a few seconds on moto)
 EXIT_BOUND_S = 120.0     # from the signal to the process exit, report included

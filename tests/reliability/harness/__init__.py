@@ -1,11 +1,15 @@
 """The reliability battery: measured proof that stackmatrix keeps terraform's promises under abuse.
 
-    python -m matrix.reliability [--trials N] [--seed S] [--fuzz-examples N]
-                                 [--only kill|signals|fuzz|restart|secrets ...]
+    python tests/reliability/harness [--trials N] [--seed S] [--fuzz-examples N]
+                                     [--only kill|signals|fuzz|restart|secrets ...]
 
-runs each battery against real processes on a real moto server (no mocks), prints the figures as a
-table and writes them to build/reliability/summary.json. tests/reliability runs the same batteries
-with CI-sized counts and asserts the figures. Each module has one concern:
+(`nox -s reliability`) runs each battery against real processes on a real moto server (no mocks),
+prints the figures as a table and writes them to build/reliability/summary.json. The tests beside
+this package (tests/reliability/test_rel_*.py) run the same batteries with CI-sized counts and
+assert the figures. It lives under tests/ so that the shipped package carries none of it (it needs
+hypothesis, a dev-only package); inside it, modules import each other as `harness.*` (tests/reliability
+is on sys.path: pytest puts it there, and so do `__main__` and `procs.python_env` for child
+processes). Each module has one concern:
 
 * `workspace`  an isolated build folder per battery, the synthesized cells, a moto server
                subprocess, a fresh emulator account per trial, a per-trial copy of a cell's
@@ -13,7 +17,7 @@ with CI-sized counts and asserts the figures. Each module has one concern:
 * `procs`      child processes: spawn in a group of their own, wait for a condition, signal, reap
 * `census`     what really exists in a cell's account, counted per resource kind (duplicates,
                orphans and leaks are differences between this and the state / the configuration)
-* `driver`     `python -m matrix.reliability.driver`: the embedded engine's apply (or destroy) in a
+* `driver`     `python -m harness.driver`: the embedded engine's apply (or destroy) in a
                child process, which can pause right before or right after the n-th create call of a
                kind (botocore events), so that a SIGKILL lands exactly in that crash window
 * `kill`       kill trials: SIGKILL an apply at seeded points over the resource kinds and counts,

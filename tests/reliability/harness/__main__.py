@@ -1,9 +1,11 @@
-"""`python -m matrix.reliability`: run the reliability battery, print its figures, write summary.json.
+"""`python tests/reliability/harness`: run the reliability battery, print its figures, write summary.json.
 
-    python -m matrix.reliability [--trials N] [--seed S] [--fuzz-examples N]
-                                 [--only kill|signals|fuzz|restart|secrets ...]
-                                 [--signal-runs N] [--restarts N] [--cli-trials N] [--fuzz-subprocess N]
-                                 [--work DIR] [--summary FILE]
+    python tests/reliability/harness [--trials N] [--seed S] [--fuzz-examples N]
+                                     [--only kill|signals|fuzz|restart|secrets ...]
+                                     [--signal-runs N] [--restarts N] [--cli-trials N] [--fuzz-subprocess N]
+                                     [--work DIR] [--summary FILE]
+
+(`nox -s reliability` runs it; with tests/reliability on PYTHONPATH `python -m harness` is the same.)
 
 Every battery works in its own folder under --work (default build/reliability/work, emptied first)
 and starts the moto servers it needs; nothing touches build/ outside build/reliability. Exit 0 when
@@ -20,6 +22,10 @@ import sys
 import time
 from pathlib import Path
 
+if not __package__:  # run as a path: the package's parent and the project root become importable
+    _HERE = Path(__file__).resolve().parent
+    sys.path[0:1] = [str(_HERE.parent), str(_HERE.parents[2])]
+
 from matrix.paths import PROJECT_ROOT
 
 BATTERIES = ("kill", "signals", "fuzz", "restart", "secrets")
@@ -28,7 +34,7 @@ DEFAULTS = {"trials": 45, "fuzz_examples": 500, "signal_runs": 4, "restarts": 2,
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m matrix.reliability", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python tests/reliability/harness", description=__doc__.split("\n\n")[0])
     p.add_argument("--trials", type=int, default=DEFAULTS["trials"], help="kill trials (at least 20 in CI)")
     p.add_argument("--seed", type=int, default=20261129, help="seed of every random choice (kill points, ...)")
     p.add_argument("--fuzz-examples", type=int, default=DEFAULTS["fuzz_examples"],
@@ -47,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def needed_cells(batteries: tuple[str, ...]) -> list:
+    from harness import signals
     from matrix.cells import load_profile_cells
-    from matrix.reliability import signals
 
     cells = {}
     for cell in load_profile_cells("dev", faults=["none", "throttle-ec2"]):
@@ -60,9 +66,9 @@ def needed_cells(batteries: tuple[str, ...]) -> list:
 
 
 def run(args: argparse.Namespace, log=print) -> int:
-    from matrix.reliability import fuzz, kill, restart, secretscan, signals
-    from matrix.reliability.summary import Summary
-    from matrix.reliability.workspace import Workspace
+    from harness import fuzz, kill, restart, secretscan, signals
+    from harness.summary import Summary
+    from harness.workspace import Workspace
 
     batteries = tuple(args.only or BATTERIES)
     shutil.rmtree(args.work, ignore_errors=True)
@@ -113,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     finally:
-        from matrix.reliability.procs import kill_all
+        from harness.procs import kill_all
 
         kill_all()
 

@@ -1,8 +1,8 @@
-"""`python -m matrix.reliability.driver`: one embedded-engine apply (or destroy) in a child process,
+"""`python -m harness.driver`: one embedded-engine apply (or destroy) in a child process,
 for the kill trials to SIGKILL.
 
     STACKMATRIX_RELIABILITY_ACCESS='{"region": ..., "endpoint": ..., "access_key": ..., ...}' \\
-    python -m matrix.reliability.driver --synth cdk.tf.json --state-dir DIR --cell ID --run-id R \\
+    python -m harness.driver --synth cdk.tf.json --state-dir DIR --cell ID --run-id R \\
         [--op apply|destroy] [--pause before|during:KIND:N] [--marker FILE]
 
 It builds the engine exactly as the runner does (matrix.engines.make_engine: state under
@@ -40,7 +40,7 @@ def parse_pause(spec: str | None) -> tuple[str, str, int] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m matrix.reliability.driver")
+    p = argparse.ArgumentParser(prog="python -m harness.driver")
     p.add_argument("--synth", required=True)
     p.add_argument("--state-dir", required=True)
     p.add_argument("--cell", required=True)
@@ -50,10 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--marker")
     args = p.parse_args(argv)
 
+    from harness.census import CREATE_CALLS
+    from harness.workspace import access_from_json
     from matrix.clients import ClientFactory
     from matrix.engines.embedded.engine import EmbeddedEngine, EngineOptions
-    from matrix.reliability.census import CREATE_CALLS
-    from matrix.reliability.workspace import access_from_json
 
     access = access_from_json(os.environ[ACCESS_ENV])
     clients = ClientFactory(access)

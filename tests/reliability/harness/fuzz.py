@@ -1,6 +1,6 @@
 """The fuzz battery: stackmatrix's inputs, right and wrong, must never end in a traceback.
 
-Targets (strategies in matrix/reliability/strategies.py), each run for N hypothesis examples with the
+Targets (strategies in tests/reliability/harness/strategies.py), each run for N hypothesis examples with the
 battery's seed, most of them in-process through `matrix.__main__.main(argv)` (fast), a sample of
 them as real `python -m matrix ...` processes:
 
@@ -45,11 +45,11 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hseed
 from hypothesis import strategies as st
 
+from harness import strategies as S
+from harness.listeners import listening
+from harness.procs import Child
+from harness.workspace import Moto, Workspace, fresh_access
 from matrix.paths import BUILD_ENV
-from matrix.reliability import strategies as S
-from matrix.reliability.listeners import listening
-from matrix.reliability.procs import Child
-from matrix.reliability.workspace import Moto, Workspace, fresh_access
 
 TARGETS = ("profiles", "rules", "ids", "cli", "check")
 #: commands that would do real work on good input, and the argument (last) that must stop them

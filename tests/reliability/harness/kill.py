@@ -1,7 +1,7 @@
 """Kill trials: SIGKILL a cell's apply at seeded points, then prove nothing was lost or duplicated.
 
 Each trial gets a fresh emulator account and its own state bucket on one shared moto server, and
-runs the embedded engine's apply in a child process (`matrix.reliability.driver`), killed at a
+runs the embedded engine's apply in a child process (`harness.driver`), killed at a
 `KillPoint` chosen by `schedule(trials, seed)`:
 
 * `before KIND #n`  the thread creating the n-th resource of KIND has journaled it and not yet sent
@@ -40,14 +40,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness import census as cz
+from harness.procs import Child, pid_alive
+from harness.workspace import Moto, Workspace, access_json, fresh_access
 from matrix.backend import LockHeld, LockInfo
 from matrix.clients import ClientFactory
 from matrix.engines.embedded.engine import EmbeddedEngine, EngineOptions
 from matrix.engines.embedded.state import State, StateError
 from matrix.leaks import find_leftovers
-from matrix.reliability import census as cz
-from matrix.reliability.procs import Child, pid_alive
-from matrix.reliability.workspace import Moto, Workspace, access_json, fresh_access
 from matrix.stale_lock import holder_identity, process_stat
 
 CELL = "us-east-1-dev"
@@ -157,7 +157,7 @@ class KillBattery:
         marker = folder / "pause.json"
         record: dict[str, Any] = {"trial": index, "point": point.label(), "phase": point.phase, "run_id": run_id,
                                   "account": access.account_id}
-        args = ["-m", "matrix.reliability.driver", "--synth", str(synth), "--state-dir", str(state_dir),
+        args = ["-m", "harness.driver", "--synth", str(synth), "--state-dir", str(state_dir),
                 "--cell", CELL, "--run-id", run_id, "--marker", str(marker)]
         if point.mode in ("before", "during"):
             args += ["--pause", f"{point.mode}:{point.kind}:{point.nth}"]

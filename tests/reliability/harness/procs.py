@@ -22,14 +22,17 @@ from pathlib import Path
 
 from matrix.paths import PROJECT_ROOT
 
+HARNESS_PARENT = Path(__file__).resolve().parents[1]  # tests/reliability: `harness` importable from here
 _LIVE: set[Child] = set()
 _LIVE_LOCK = threading.Lock()
 
 
 def python_env(build: Path | None = None, **extra: str) -> dict[str, str]:
-    """The environment for a `python -m matrix...` child: this project importable, jsii quiet."""
+    """The environment for a `python -m matrix...` (or `-m harness...`) child: this project and the
+    harness importable, jsii quiet."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), str(HARNESS_PARENT),
+                                                      env.get("PYTHONPATH")]))
     env["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = "20"
     env.pop("PYTEST_CURRENT_TEST", None)
     if build is not None:

@@ -15,7 +15,7 @@ runs what writes files and opens sockets:
 * the report's local HTTP server (`reports.cli.open_report`, BROWSER=true)
 
 While each runs, the listening sockets of its whole process tree are read from /proc/net/tcp{,6}
-and /proc/net/udp{,6} (matrix/reliability/listeners.py); all must be on a loopback address. Then every
+and /proc/net/udp{,6} (tests/reliability/harness/listeners.py); all must be on a loopback address. Then every
 file under the build folder, binary too, is searched for each secret: as is, percent-encoded, and
 base64-encoded at the three byte alignments.
 """
@@ -34,9 +34,9 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from matrix.reliability.listeners import Listener, listening
-from matrix.reliability.procs import Child, python_env
-from matrix.reliability.workspace import Moto, Workspace
+from harness.listeners import Listener, listening
+from harness.procs import Child, python_env
+from harness.workspace import Moto, Workspace
 from matrix.targets.moto import free_port
 
 

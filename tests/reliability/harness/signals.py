@@ -30,12 +30,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from harness import census as cz
+from harness.procs import Child, wait_until
+from harness.workspace import Moto, Workspace
 from matrix.clients import Access, ClientFactory
 from matrix.leaks import find_leftovers
 from matrix.paths import PROJECT_ROOT
-from matrix.reliability import census as cz
-from matrix.reliability.procs import Child, wait_until
-from matrix.reliability.workspace import Moto, Workspace
 
 PROFILE = "nightly"
 REGIONS = ("us-east-1", "eu-west-1")

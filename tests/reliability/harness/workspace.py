@@ -25,9 +25,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.procs import Child
 from matrix.clients import Access
 from matrix.paths import BUILD_ENV, PROJECT_ROOT
-from matrix.reliability.procs import Child
 from matrix.targets.moto import answers, free_port
 
 PROJECT_SYNTH = PROJECT_ROOT / "build" / "synth"
@@ -54,7 +54,7 @@ class Workspace:
                 os.environ[BUILD_ENV] = old
 
     def env(self, **extra: str) -> dict[str, str]:
-        from matrix.reliability.procs import python_env
+        from harness.procs import python_env
 
         return python_env(self.root, **extra)
 
@@ -115,7 +115,7 @@ class Moto:
     def start(self, timeout: float = 30) -> Moto:
         import sys
 
-        from matrix.reliability.procs import python_env
+        from harness.procs import python_env
 
         self.child = Child([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
                            env=python_env(), capture=False)
