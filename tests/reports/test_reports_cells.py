@@ -124,6 +124,38 @@ def test_history_ids_stable_across_runs_and_distinct_across_cells(build: Path, m
     assert len({r["testCaseId"] for r in first.values()}) == len(first)
 
 
+#: historyId / testCaseId of every cell of CELLS as the hand-built writer gave them: a report keeps
+#: its history (trend, retries, flaky marks) only while these stay exactly the same.
+PINNED_IDS = {
+    "us-east-1-dev": ("466ba8ad28fe4d36ae8cb58e8a3c0a8e", "1625836c3021ce52c114e1739f29495d"),
+    "us-east-1-qa": ("c8125ef111868178e0ff64200cb849e1", "9b609bf76436ca6d0f813f426b63b7c9"),
+    "eu-west-1-dev": ("4ee0c1e3f9cc8bd4b09e92f0fd880cdc", "ee45908869e5602624faef7be82c846c"),
+    "eu-west-1-qa": ("c35ee93e086b9265fe06e5c3d818395a", "dc2861bf7e2aa986467defdd2426c6d6"),
+    "us-east-1-dev-throttle": ("abbee18f78f811e0deeefe7d85b68dd8", "efc92d1becb2d0e78804abb781fb780d"),
+    "eu-west-1-dev-throttle": ("b2cad71b554e2408cb4bad67f227fb70", "72f6f51d6817b4225ca079b854b81222"),
+}
+
+
+def test_history_and_test_case_ids_are_pinned(build: Path, make_cells):
+    make_cells("run-1")
+    written = write_cell_results()
+    results = _by_cell(read_results(allure_results_dir()))
+    assert {c: (r["historyId"], r["testCaseId"]) for c, r in results.items()} == PINNED_IDS
+    # the result file is named after its uuid, itself stable per (run id, cell id)
+    assert sorted(p.name for p in written) == sorted(f"{result_uuid('run-1', c)}-result.json" for c in PINNED_IDS)
+    assert result_uuid("run-1", "us-east-1-dev-throttle") == "d5128066-8b66-557e-a751-6dfbc4ed7a00"
+
+
+def test_history_id_ignores_target_and_engine(build: Path, make_cells):
+    """A cell that moves from moto/embedded to LocalStack/terraform keeps its history."""
+    for cell in make_cells("run-1", only=["eu-west-1-qa"]):
+        cell.target, cell.engine = "localstack", "terraform"
+        cell.save()
+    (r,) = read_results(Path(write_cell_results()[0]).parent)
+    assert (r["historyId"], r["testCaseId"]) == PINNED_IDS["eu-west-1-qa"]
+    assert label(r, "feature") == ["localstack/terraform"]
+
+
 def test_rewriting_a_cell_replaces_its_result(build: Path, make_cells):
     make_cells("run-1")
     write_cell_results()
