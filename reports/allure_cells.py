@@ -1,11 +1,14 @@
 """Each cell's deployment as one Allure test, from `build/cells/<cell-id>/result.json`.
 
 `write_cell_result()` turns a `matrix.results.CellResult` into an Allure 2-format
-`<uuid>-result.json` (which Allure 3 reads too): the runner's steps (backend check or bootstrap,
-apply, live suite, chaos expectations, destroy, leak check) become Allure steps with their own
-start/stop, status and status details; the files the cell and its steps list are copied (redacted)
-next to it as Allure attachments, plus tables made from the result's counters, changes, outputs
-and leaks when the runner did not attach its own. Labels and parameters come from `labels.py`.
+`<uuid>-result.json` (which Allure 3 reads too), built with allure-python-commons' model
+(`allure_commons.model2`: TestResult, TestStepResult, Attachment, Label, Parameter, StatusDetails)
+and serialized as allure-python-commons' own file logger does (attrs' `asdict`, empty fields left
+out): the runner's steps (backend check or bootstrap, apply, live suite, chaos expectations,
+destroy, leak check) become Allure steps with their own start/stop, status and status details; the
+files the cell and its steps list are copied (redacted) next to it as Allure attachments, plus
+tables made from the result's counters, changes, outputs and leaks when the runner did not attach
+its own. Labels, parameters and the history and test case ids come from `labels.py`.
 
 Writing is idempotent: the result's uuid is derived from (run id, cell id) and each attachment's
 file name from that uuid and the attachment, so writing the same cell twice (a re-run of
@@ -23,6 +26,17 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from allure_commons.model2 import (
+    TEST_CASE_PATTERN,
+    Label,
+    Parameter,
+    StatusDetails,
+    TestResult,
+    TestStepResult,
+)
+from allure_commons.model2 import Attachment as AllureAttachment
+from attr import asdict
+
 from matrix.paths import allure_results_dir
 from matrix.redact import redact
 from matrix.results import Attachment, CellResult, Step, cells_dir, now_ms
@@ -33,6 +47,7 @@ from reports.files import copy_redacted, write_bytes, write_json
 from reports.outcome import cell_category, cell_message, failing_step
 
 SUITE = "deployment"
+STAGE = "finished"  # allure_commons has no constant for it (allure-pytest writes the same string)
 NAMESPACE = uuid.UUID("6f1c2a52-5d0e-4bb5-9d27-0b6f2f9f4c11")
 TRACE_TAIL_LINES = 40
 EXTENSIONS = {"application/json": ".json", "text/plain": ".txt", "text/csv": ".csv", "text/html": ".html",
@@ -97,21 +112,28 @@ def write_cell_result(result: CellResult, results_dir: Path | None = None,
     out = Path(results_dir or allure_results_dir())
     out.mkdir(parents=True, exist_ok=True)
     folder = Path(cell_folder) if cell_folder else result.folder
-    data = allure_result(result, folder, out)
-    return write_json(out / f"{data['uuid']}-result.json", data, indent=None)
+    test = allure_result(result, folder, out)
+    return write_json(out / TEST_CASE_PATTERN.format(prefix=test.uuid), to_json(test), indent=None)
+
+
+def to_json(item: Any) -> dict[str, Any]:
+    """An allure_commons model object as the JSON allure-python-commons writes (AllureFileLogger):
+    attrs' asdict, leaving out empty values but keeping False."""
+    return asdict(item, filter=lambda _, v: v or v is False)
 
 
 # -- the result document ---------------------------------------------------------------------
 
-def allure_result(result: CellResult, folder: Path, out: Path) -> dict[str, Any]:
+def allure_result(result: CellResult, folder: Path, out: Path) -> TestResult:
     cell = L.CellInfo.from_result(result)
     uid = result_uuid(result.run_id, result.cell)
     name = full_name(result.cell)
-    params = L.parameters(cell)
+    identity = L.parameters(cell)  # region, suffix, fault (+ target, engine excluded): the history id's input
+    params = [Parameter(**p) for p in identity]
     exp = result.expectation or {}
     if exp.get("kind"):  # shown on the test page (the description is in an iframe), not in the history id
         met = "met" if exp.get("met") else ("not met" if exp.get("met") is not None else "not evaluated")
-        params.append({"name": "expectation", "value": f"{exp['kind']}: {met}", "excluded": True})
+        params.append(Parameter(name="expectation", value=f"{exp['kind']}: {met}", excluded=True))
     writer = _AttachmentWriter(uid, folder, out)
     steps_by_name = {s.name: s for s in result.steps}
     extra = _generated_attachments(result, steps_by_name)
@@ -123,30 +145,28 @@ def allure_result(result: CellResult, folder: Path, out: Path) -> dict[str, Any]
 
     message, trace = _status_details(result, folder)
     stop = result.stopped or max([s.stopped or s.started for s in result.steps] + [result.started])
-    labels = [{"name": n, "value": v} for n, v in L.labels(cell, SUITE)]
-    labels += [{"name": "framework", "value": "stackmatrix"}, {"name": "host", "value": platform.node()},
-               {"name": "thread", "value": result.cell}]
-    data: dict[str, Any] = {
-        "uuid": uid,
-        "historyId": L.history_id(name, params),
-        "testCaseId": L.testcase_id(name),
-        "fullName": name,
-        "name": f"deployment {result.cell}",
-        "status": result.status,
-        "stage": "finished",
-        "start": result.started,
-        "stop": stop,
-        "labels": labels,
-        "parameters": params,
-        "steps": steps,
-        "attachments": attachments,
-        "titlePath": [cell.region, cell.suffix, cell.fault_name],
-        "description": _description_text(result),
-        "descriptionHtml": _description_html(result),
-    }
-    if message or trace:
-        data["statusDetails"] = {"message": message, "trace": trace}
-    return data
+    labels = [Label(name=n, value=v) for n, v in L.labels(cell, SUITE)]
+    labels += [Label(name="framework", value="stackmatrix"), Label(name="host", value=platform.node()),
+               Label(name="thread", value=result.cell)]
+    return TestResult(
+        uuid=uid,
+        historyId=L.history_id(name, identity),
+        testCaseId=L.testcase_id(name),
+        fullName=name,
+        name=f"deployment {result.cell}",
+        status=result.status,
+        stage=STAGE,
+        start=result.started,
+        stop=stop,
+        labels=labels,
+        parameters=params,
+        steps=steps,
+        attachments=attachments,
+        titlePath=[cell.region, cell.suffix, cell.fault_name],
+        description=_description_text(result),
+        descriptionHtml=_description_html(result),
+        statusDetails=StatusDetails(message=message, trace=trace) if message or trace else None,
+    )
 
 
 def _status_details(result: CellResult, folder: Path) -> tuple[str, str]:
@@ -180,7 +200,7 @@ def _log_tail(attachments: list[Attachment], folder: Path) -> str:
     return ""
 
 
-def _step(step: Step, result: CellResult, writer: _AttachmentWriter, extra: list[tuple]) -> dict[str, Any]:
+def _step(step: Step, result: CellResult, writer: _AttachmentWriter, extra: list[tuple]) -> TestStepResult:
     err = result.error or {}
     message = step.message
     if err.get("step") == step.name and err.get("message"):
@@ -188,21 +208,18 @@ def _step(step: Step, result: CellResult, writer: _AttachmentWriter, extra: list
     if step.status in ("failed", "broken") and message:
         message = tag_message(message, err.get("category") if err.get("step") == step.name else None)
     trace = _step_trace(step, writer.folder) if step.status in ("failed", "broken") else ""
-    params = [{"name": k, "value": C.summary(v) if C.looks_like_counters(v) else _short(v)}
+    params = [Parameter(name=k, value=C.summary(v) if C.looks_like_counters(v) else _short(v))
               for k, v in step.details.items() if k not in ("trace", "traceback")]
-    data: dict[str, Any] = {
-        "name": step.name,
-        "status": step.status,
-        "stage": "finished",
-        "start": step.started,
-        "stop": step.stopped or step.started,
-        "parameters": params,
-        "attachments": [writer.listed(a) for a in step.attachments] + [writer.data(*g) for g in extra],
-        "steps": [],
-    }
-    if message or trace:
-        data["statusDetails"] = {"message": redact(message), "trace": redact(trace)}
-    return data
+    return TestStepResult(
+        name=step.name,
+        status=step.status,
+        stage=STAGE,
+        start=step.started,
+        stop=step.stopped or step.started,
+        parameters=params,
+        attachments=[writer.listed(a) for a in step.attachments] + [writer.data(*g) for g in extra],
+        statusDetails=StatusDetails(message=redact(message), trace=redact(trace)) if message or trace else None,
+    )
 
 
 def _short(value: Any, limit: int = 500) -> str:
@@ -268,7 +285,7 @@ class _AttachmentWriter:
     def _name(self, key: str, ext: str) -> str:
         return f"{uuid.uuid5(NAMESPACE, self.uuid + '/' + key)}-attachment{ext}"
 
-    def listed(self, att: Attachment) -> dict[str, str]:
+    def listed(self, att: Attachment) -> AllureAttachment:
         src = self.folder / att.path
         mime = att.type or mimetypes.guess_type(att.path)[0] or "text/plain"
         ext = Path(att.path).suffix or EXTENSIONS.get(mime, ".txt")
@@ -279,12 +296,12 @@ class _AttachmentWriter:
             write_bytes(self.out / target, f"attachment file {att.path} was listed but not found in "
                         f"{self.folder}\n".encode())
             mime = "text/plain"
-        return {"name": redact(att.name), "source": target, "type": mime}
+        return AllureAttachment(name=redact(att.name), source=target, type=mime)
 
-    def data(self, name: str, text: str, mime: str, key: str) -> dict[str, str]:
+    def data(self, name: str, text: str, mime: str, key: str) -> AllureAttachment:
         target = self._name(f"generated/{key}", EXTENSIONS.get(mime, ".txt"))
         write_bytes(self.out / target, redact(text).encode("utf-8"))
-        return {"name": name, "source": target, "type": mime}
+        return AllureAttachment(name=name, source=target, type=mime)
 
 
 # -- description -----------------------------------------------------------------------------

@@ -9,19 +9,20 @@ moto to LocalStack).
 
 History ids are derived only from the test's full name and those parameters, never from a run id,
 a time or a uuid: the same test of the same cell has the same history id in every run and shard,
-and two cells never share one. `history_id()` is allure-pytest's formula (md5 of the full name
-and the non-excluded parameter values sorted by name); Allure 3 recomputes its own from the
+and two cells never share one. `history_id()` is allure-pytest's formula (allure_commons' md5 of the
+full name and the non-excluded parameter values sorted by name); Allure 3 recomputes its own from the
 test case id and the same parameters, with the same property.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from allure_commons.utils import md5 as allure_md5
 
 CELL_ENV = "STACKMATRIX_CELL"
 SUITE_CELLS_ENV = "STACKMATRIX_SUITE_CELLS"
@@ -124,11 +125,8 @@ def parameters(cell: CellInfo) -> list[dict[str, Any]]:
 
 
 def md5(*parts: str) -> str:
-    """allure-python-commons' md5: the parts' UTF-8 bytes, concatenated."""
-    h = hashlib.md5(usedforsecurity=False)
-    for part in parts:
-        h.update(part.encode("utf-8"))
-    return h.hexdigest()
+    """allure-python-commons' md5 (the one allure-pytest's ids use): the parts' UTF-8 bytes, concatenated."""
+    return allure_md5(*parts)
 
 
 def history_id(full_name: str, params: Iterable[Mapping[str, Any]]) -> str:
