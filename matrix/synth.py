@@ -4,8 +4,8 @@
 StackConfig, the CDK flavor and its library versions), keeps cells whose
 build/synth/<cell>/meta.json carries the same key (and whose locations.json, the construct
 locations SARIF points at, is there), and hands the rest to ONE worker process
-(`python -m stack.app --worker`, see stack/app.py). Loading the CDK costs seconds and hundreds of
-MB per process; one more stack in the same App costs about 0.1 s.
+(`python -m stack.app --worker`, see stack/app.py): loading the CDK costs far more per process than
+one more stack in the same App (docs/measurements.md, "Loading the CDK").
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def run_worker(jobs: list[dict], flavor: str, log: Callable[[str], None] | None 
 class WarmSynth:
     """Synthesis inside this process, the CDK loaded once (the dev loop's `--watch`).
 
-    Loading cdktf and its provider bindings costs seconds; using them costs about 0.1 s per stack.
+    Loading cdktf and its provider bindings costs far more than using them (docs/measurements.md).
     Before each synth the stack's own modules (stack/config.py, stack/vpc.py, stack/app.py) and the
     cell expansion that builds on them are reloaded, so an edit is picked up; the CDK seam
     (stack/cdk.py) and what it loaded stay.

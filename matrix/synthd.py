@@ -1,7 +1,7 @@
 """The synth daemon: the dev loop's CDK kept loaded between `nox -s dev` invocations.
 
-Loading a CDK costs more than using it (cdktf ~2.5 s, cdktn ~3.5 s to load its provider bindings;
-~0.1 s to synthesize a stack), and a dev loop pays it after every stack edit. The first
+Loading a CDK costs far more than using it (docs/measurements.md, "Loading the CDK"), and a dev loop
+would pay it after every stack edit. The first
 `python -m matrix dev` of a session starts this daemon (`python -m matrix.synthd FLAVOR`, detached);
 later ones hand it their synth jobs over a Unix socket in build/ and get the answer in a fraction
 of a second. Before each synth it reloads the stack's modules (matrix.synth.WarmSynth), so edits are

@@ -8,7 +8,8 @@ Three ways in:
   each construct (stack/cdk.py's `record_locations`). Used by the worker below and by the warm dev-loop process.
 * `python -m stack.app --worker`: reads a JSON job list on stdin (written by matrix/synth.py),
   synthesizes it, prints one JSON result line on stdout, then ends the jsii runtime and leaves with
-  `os._exit` (interpreter teardown after a synth costs ~4 s and does nothing useful).
+  `os._exit` (interpreter teardown after a synth takes seconds and does nothing useful:
+  docs/measurements.md).
 * `python3 stack/app.py` (the `app` of cdktf.json): synthesizes the cells of a profile into the
   directory the cdktf CLI gives in CDKTF_OUTDIR, so `cdktf synth`/`cdktf deploy` work per stack.
   STACKMATRIX_PROFILE (default `dev`) and STACKMATRIX_CELLS (comma-separated ids) choose the cells.

@@ -4,9 +4,10 @@
 the provider classes the VPC stack uses. The flavor comes from the argument, else from the
 `STACKMATRIX_CDK` environment variable (`cdktf` or `cdktn`), else `cdktf`.
 
-Speed: `cdktf_cdktf_provider_aws/__init__.py` imports all of its ~2,200 submodules (10-15 s,
-~1.2 GB). The submodules themselves only need the package's `_jsii` assembly, so `load` registers
-a bare package object for the provider and imports just the submodules the stack uses (about 2.5 s).
+Speed: `cdktf_cdktf_provider_aws/__init__.py` imports all of its submodules (one per resource type
+of the provider). The submodules themselves only need the package's `_jsii` assembly, so `load`
+registers a bare package object for the provider and imports just the submodules the stack uses
+(what each way costs: docs/measurements.md, "Loading the CDK").
 cdktn's package is lazy already; the same path is used for both so their behaviour stays identical.
 
 Where each construct was made: cdktf records only construct paths in cdk.tf.json (its stack traces

@@ -1,7 +1,8 @@
 """Service principal names AWS knows, from botocore's service models, generated once.
 
-Reading them at run time means loading all ~450 botocore service models (5-20 s of CPU); every
-strict emulator front and every check of a trust policy would pay it. So the names are generated
+Reading them at run time means loading every botocore service model (seconds of CPU:
+docs/measurements.md); every strict emulator front and every check of a trust policy would pay
+it. So the names are generated
 once into `principals.json` (next to this file) with the botocore version they came from:
 
     python -m matrix.catalogue.principals        # regenerate after a botocore upgrade

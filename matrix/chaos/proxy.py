@@ -29,12 +29,10 @@ Proxy-Connection, Upgrade) are per hop; `Expect: 100-continue` is answered here 
 streamed). Responses come back the same way, bodies untouched; moto answers `Connection: close`
 to every request, the proxy still keeps the client's connection alive.
 
-Why threads: measured side by side (`matrix.bench.proxy.compare`, 2 cores, moto in its own process,
-rules armed so every request is classified) against an asyncio-streams version of the same proxy:
-threaded added p50 -0.04..+0.17 ms per call, asyncio +0.30..+0.33 ms; throughput ratio about equal
-(0.96-1.07, bound by moto). Blocking sockets with buffered readers do the work in C; TCP_NODELAY on
-both sides keeps small requests from waiting on Nagle. With no rules, `python -m matrix.bench.proxy`
-measured added p50 -0.03..+0.08 ms, added p99 +0.05..+1.7 ms (noise), throughput ratio 0.99-1.02.
+Why threads: side by side with an asyncio-streams version of the same proxy, threads added less
+latency per call at the same throughput (figures: docs/measurements.md, "Fault proxy"). Blocking
+sockets with buffered readers do the work in C; TCP_NODELAY on both sides keeps small requests from
+waiting on Nagle.
 """
 
 from __future__ import annotations

@@ -230,8 +230,8 @@ class StrictChecker:
 
     def warm(self) -> None:
         """Load the catalogue, its table, the models of the judged calls and each rule's data now (one
-        judgement per mapped argument), not on the first call (about 1 s: cfn-lint's schemas and the
-        judged operations' botocore models)."""
+        judgement per mapped argument), not on the first call (cfn-lint's schemas and the judged
+        operations' botocore models; its cost: docs/measurements.md)."""
         check = self.check
         for (service, operation), rows in table().items():
             catalog.service_model(service).operation_model(operation)

@@ -31,14 +31,9 @@ and the server's own output passes through a redacting stream before it reaches
 `build/localstack/localstack.log` (see `_LAUNCHER`).
 
 The launcher also fixes a LocalStack 4.13.1 shutdown race (its hypercorn server stops the event loop
-from another thread without waking it, so 1 SIGTERM in 3-10 hung until the next I/O) and exits
-without interpreter teardown (its garbage collection took 5-10 s after heavy use); with both, a
-SIGTERM stop takes about 0.05 s instead of 0.2-10 s.
-
-Measured on this project's machine (2 cores, noisy): venv build 46 s with a warm pip cache, 99 s
-cold (514 MB); start to ready 1.15-2.5 s; RSS about 100 MB idle, 320-330 MB after the VPC call set
-in one region, 650-700 MB after it in three regions and several accounts; 165-185 sequential
-DescribeVpcs/s (moto server on the same machine: 145-215); stop 0.05 s.
+from another thread without waking it, so a SIGTERM could hang until the next I/O) and exits
+without interpreter teardown (slow after heavy use, and useless). What the venv build, start, memory,
+request rate and stop cost: docs/measurements.md, "Managed LocalStack in host mode".
 LocalStack's S3 provider keeps object data in a hard-coded `/tmp/localstack-s3-storage` whatever
 FILESYSTEM_ROOT says (`DEFAULT_S3_TMP_DIR`, never cleaned): the launcher points it at
 `localstack-s3-storage` under the server's own TMPDIR, `build/localstack/tmp`, emptied when a server

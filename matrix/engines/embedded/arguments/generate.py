@@ -6,7 +6,8 @@ block and cdktf's S3 backend.
 
 Run it after adding a handler or a data source, or after moving to another provider binding. It
 imports the bindings the way `stack/cdk.py` does (only the submodules needed, never the package's
-`__init__`, which takes 10-15 s): so it runs offline, in 5-20 s, and never at test or run time.
+`__init__`, which imports them all): so it runs offline, and never at test or run time (its cost:
+docs/measurements.md, "Loading the CDK").
 
 For each `<Class>Config` (the keyword arguments of the construct) it reads the Python type hints
 and, for the Terraform name, the registry link every generated property carries in its docstring
