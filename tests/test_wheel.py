@@ -104,6 +104,17 @@ def test_installed_alone_without_the_dev_extra(installed):
     found = json.loads(proc.stdout)
     assert "site-packages" in found["matrix"] and not found["matrix"].startswith(str(ROOT))
     assert found["dev"] == []
+    # every shipped module imports without the dev extra (no hypothesis, nox, ... at import time)
+    walk = ("import importlib, json, pkgutil\nbad = {}\n"
+            f"for top in {SHIPPED!r}:\n"
+            "    pkg = importlib.import_module(top)\n"
+            "    for m in pkgutil.walk_packages(pkg.__path__, top + '.'):\n"
+            "        try:\n            importlib.import_module(m.name)\n"
+            "        except Exception as exc:\n            bad[m.name] = f'{type(exc).__name__}: {exc}'\n"
+            "print(json.dumps(bad))")
+    proc = _run([str(installed["python"]), "-c", walk], installed["cwd"], installed["env"], 300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.splitlines()[-1]) == {}
 
 
 def test_installed_script_lists_the_dev_cells(installed):
