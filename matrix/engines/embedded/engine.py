@@ -240,6 +240,8 @@ UNKNOWN = object()  # an argument's new value, known only after apply
 
 
 class EmbeddedEngine:
+    """The `Engine` (matrix/engines/base.py) that applies with boto3."""
+
     name = "embedded"
 
     def __init__(self, cell: str, config_path: Path, clients: ClientFactory, state_dir: Path,
@@ -263,11 +265,16 @@ class EmbeddedEngine:
         self.notes: list[str] = []  # what a reader must know (e.g. where the state was kept)
         self.state: State | None = None
         self.readback: dict[str, Any] = {}  # the last apply's read-back: counts, lines, differences
+        self.state_kept_locally: Path | None = None  # a destroy found the bucket gone: the state is here
         self._live: dict[str, dict[str, Any] | None] = {}
         self._touched: dict[str, str] = {}  # address -> create | update (this apply)
 
     def log(self, msg: str) -> None:
         self._log(redact(f"[{self.cell}] {msg}"))
+
+    def use_cancel(self, cancel: threading.Event) -> None:
+        self.cancel = cancel
+        self.ctx.cancel = cancel
 
     def _op_ctx(self, region: str | None, timeouts: Any = None, operation: str = "") -> Ctx:
         """The context for one operation: the resource's region, its `timeouts` for that operation."""
@@ -778,6 +785,7 @@ class EmbeddedEngine:
                         f"destroyed from the local copy, the empty state is kept in {self.backend.local_path}")
                 self.log(note)
                 self.notes.append(note)
+                self.state_kept_locally = self.backend.local_path
                 self.backend.clear_errored()
             return len(managed)
         finally:
