@@ -111,8 +111,6 @@ CATEGORIES: tuple[Category, ...] = (
              description="The test or the tool broke (exception outside an assertion).",
              fallback_statuses=(Status.BROKEN,)),
 )
-BY_ID = {c.id: c for c in CATEGORIES}
-BY_NAME = {c.name: c for c in CATEGORIES}
 
 
 def _compiled(regex: str, _cache: dict[str, re.Pattern[str]] = {}) -> re.Pattern[str]:  # noqa: B006
