@@ -4,6 +4,7 @@ and that phase only, never for the sibling cells of the same run running beside 
 
 from __future__ import annotations
 
+import ast
 import shutil
 import threading
 import time
@@ -14,11 +15,15 @@ from matrix.backend import MissingStateBucket
 from matrix.cells import Cell
 from matrix.chaos.scenarios import SCENARIOS
 from matrix.engines import make_engine
+from matrix.paths import PROJECT_ROOT
 from matrix.runner import CellRun, RunOptions
 from matrix.targets.base import Deployment
 from matrix.targets.moto import MotoTarget
 
 LOCK_HELD = SCENARIOS["lock-held"].phases[0]
+#: what uses engines, cell runs and run options: typed (mypy in nox -s lint), never probed
+TYPED_CALLERS = ("matrix/runner.py", "matrix/ops.py", "matrix/chaos/driver.py", "matrix/chaos/scenarios.py",
+                 "matrix/chaos/hooks.py", "matrix/targets/aws.py")
 
 
 def cell_run(cell: Cell, options: RunOptions, clients, synth, moto_url: str) -> CellRun:
@@ -76,3 +81,11 @@ def test_a_phase_lock_timeout_holds_for_that_phase_only(build, dev_synth, client
     assert held.phases[-1]["outcome"] == "failed" and held.phases[-1]["error_class"] == "LockHeld"
     assert held.engine.options.lock_timeout == 0.0
     held.engine.backend.unlock(lock.ID)
+
+
+@pytest.mark.parametrize("path", TYPED_CALLERS)
+def test_callers_probe_nothing(path):
+    tree = ast.parse((PROJECT_ROOT / path).read_text())
+    probes = [f"line {n.lineno}: {n.func.id}" for n in ast.walk(tree)
+              if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("hasattr", "getattr")]
+    assert probes == [], f"{path} probes objects instead of using their typed contract: {probes}"
