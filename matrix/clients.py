@@ -165,7 +165,7 @@ class ClientFactory:
 
     def _log_failed_call(self, region: str, exception: Any = None, event_name: str = "", **_: Any) -> None:
         """A call that got no response at all (connection refused, timeout): after-call never fires."""
-        _, service, operation = [*event_name.split("."), "", "", ""][:3]
+        _event, service, operation = [*event_name.split("."), "", "", ""][:3]
         self.counters.record({
             "t": round(time.monotonic() - self._started, 3), "service": service_key(service), "region": region,
             "operation": operation, "status": 0, "error": type(exception).__name__, "retries": 0})
