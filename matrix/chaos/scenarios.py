@@ -23,7 +23,7 @@ from the chaos report the runner writes (build/cells/<cell>/chaos.json).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from matrix.results import ErrorCategory
@@ -88,7 +88,6 @@ class Scenario:
     needs_retries: bool = False
     min_latency_ms: int = 0
     error_class: ErrorCategory | None = None  # the category of a fail-cleanly outcome's named error
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # -- hooks ---------------------------------------------------------------------------------------
