@@ -40,9 +40,10 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def lint(session: nox.Session) -> None:
-    """ruff over the whole project."""
+    """ruff over the whole project, then mypy over the typed contracts and their callers (pyproject.toml)."""
     env = _env(session)
     session.run(env.python, "-m", "ruff", "check", ".", *session.posargs, env=env.env(), external=True)
+    session.run(env.python, "-m", "mypy", env=env.env(), external=True)
 
 
 @nox.session(python=False)

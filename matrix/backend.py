@@ -308,7 +308,8 @@ class StateBackend:
                     return {"ID": "?", "Who": "unreadable lock item"}
         return None
 
-    def _try_lock(self, info: LockInfo) -> bool:
+    def try_lock(self, info: LockInfo) -> bool:
+        """Take the lock described by `info` now, if nobody holds it; False when it is held."""
         got_file = False
         if self.config.use_lockfile:
             kw: dict[str, Any] = {"Bucket": self.config.bucket, "Key": self.lockfile_key,
@@ -347,7 +348,7 @@ class StateBackend:
         started = time.monotonic()
         delay = 0.5
         while True:
-            if self._try_lock(info):
+            if self.try_lock(info):
                 return info
             waited = time.monotonic() - started
             if waited >= timeout:

@@ -22,7 +22,7 @@ import re
 import string
 import tomllib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -399,6 +399,3 @@ def shard(cells: Sequence[Cell], spec: str | None) -> list[Cell]:
     ordered = sorted(cells, key=lambda c: c.id)
     return [c for n, c in enumerate(ordered) if n % total == index - 1]
 
-
-def with_target(cells: Sequence[Cell], target: str | None, engine: str | None) -> list[Cell]:
-    return [replace(c, target=target or c.target, engine=engine or c.engine) for c in cells]

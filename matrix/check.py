@@ -118,13 +118,6 @@ def load_doc(path: Path, project: Path | None, region: str | None, suffix: str |
     return doc
 
 
-def check_files(
-    files: list[Path], project: Path | None = None, region: str | None = None, suffix: str | None = None
-) -> tuple[list[Finding], str]:
-    result = check(files, project, region, suffix)
-    return result.violations, result.summary()
-
-
 @dataclass
 class CheckResult:
     docs: list[SynthDoc]

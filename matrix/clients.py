@@ -1,8 +1,8 @@
 """One client factory for every AWS call a cell makes: engine, backend, live suite, leak check.
 
 `ClientFactory(access)` builds boto3 clients for a cell's `Access` (endpoint, region, credentials)
-with botocore's `standard` retry mode (attempts configurable: `STACKMATRIX_MAX_ATTEMPTS` or the
-`max_attempts` argument) and counts, per service, through botocore's event system:
+with botocore's `standard` retry mode (attempts: the `max_attempts` argument, which `run
+--max-attempts` sets) and counts, per service, through botocore's event system:
 
 * `calls`      logical API calls (before-call), and `mutating` ones (not Describe/Get/List/Head);
 * `retries`    retry attempts botocore made (ResponseMetadata.RetryAttempts, after-call);
@@ -165,7 +165,7 @@ class ClientFactory:
 
     def _log_failed_call(self, region: str, exception: Any = None, event_name: str = "", **_: Any) -> None:
         """A call that got no response at all (connection refused, timeout): after-call never fires."""
-        _, service, operation = [*event_name.split("."), "", "", ""][:3]
+        _event, service, operation = [*event_name.split("."), "", "", ""][:3]
         self.counters.record({
             "t": round(time.monotonic() - self._started, 3), "service": service_key(service), "region": region,
             "operation": operation, "status": 0, "error": type(exception).__name__, "retries": 0})
@@ -194,7 +194,7 @@ class ClientFactory:
         return out
 
     @property
-    def session(self) -> Any:
+    def session(self) -> boto3.session.Session:
         """The boto3 session every client comes from (fault hooks register on it before any client)."""
         return self._session
 

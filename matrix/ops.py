@@ -35,7 +35,7 @@ def record_in_ledger(run_id: str, entry: dict[str, Any]) -> None:
     with _ledger_lock:
         path = ledger_path(run_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = _read_ledger(path) if path.is_file() else {"run_id": run_id, "cells": []}
+        data: dict[str, Any] = _read_ledger(path) if path.is_file() else {"run_id": run_id, "cells": []}
         data["cells"] = [c for c in data["cells"] if c.get("cell") != entry.get("cell")] + [entry]
         write_atomic(path, json.dumps(data, indent=2, sort_keys=True))  # a kill mid-write never truncates it
 
@@ -190,8 +190,8 @@ def destroy_deployments(cells: list[str], profile_cells: list[Cell] | None, log:
         engine = make_engine(cell, synth, clients, RunOptions(target=d.target, engine=d.engine), d.run_id,
                              log, threading.Event())
         try:
-            state = engine.backend.read()[0] if hasattr(engine, "backend") else None
-            before = {a: state.get(a) or {} for a in state.addresses()} if state else {}
+            state = engine.backend.read()[0]
+            before = {a: state.get(a) or {} for a in state.addresses()}
             count = engine.destroy()
             left = find_leftovers(clients, d.region, {"RunId": d.run_id, "EnvironmentSuffix": cell.suffix},
                                   fault=cell.fault, state_ids=before, iam_prefix=cell.stack_config().project)

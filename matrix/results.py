@@ -5,9 +5,11 @@ The runner fills a `CellResult` step by step and writes it to build/cells/<cell-
 attachments they name) to write Allure results, the matrix grid, JUnit and Markdown; it never
 reaches back into the runner.
 
-Statuses follow Allure: passed, failed (an expectation or assertion not met), broken (the tool or
-the environment failed), skipped. A cell whose deploy failed *by design* (a fail-cleanly fault
-scenario) is `passed` when its expectation was met.
+Statuses follow Allure (`Status`): passed, failed (an expectation or assertion not met), broken (the
+tool or the environment failed), skipped. A cell whose deploy failed *by design* (a fail-cleanly
+fault scenario) is `passed` when its expectation was met. `error["category"]` is an `ErrorCategory`
+(the tokens reports/categories.py classifies by) or, for an error of no known kind, its class name.
+Both are `StrEnum`s: result.json and the reports hold the same strings as before.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,31 @@ from matrix.paths import build_dir
 from matrix.redact import redact, redact_obj
 
 SCHEMA = 1
-STATUSES = ("passed", "failed", "broken", "skipped")
+
+
+class Status(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"  # an expectation or assertion not met
+    BROKEN = "broken"  # the tool or the environment failed
+    SKIPPED = "skipped"
+
+
+class ErrorCategory(StrEnum):
+    """Failure kinds a cell's error names (reports/categories.py: each one's message patterns)."""
+
+    THROTTLING = "ThrottlingNotSurvived"
+    MISSING_STATE_BUCKET = "MissingStateBucket"
+    STATE_LOST = "StateLost"
+    LOCK_CONTENTION = "LockContention"
+    POLICY = "PolicyViolation"
+    LEAKED = "LeakedResources"
+    EMULATOR_GAP = "EmulatorGap"
+    PRODUCT_DEFECT = "ProductDefect"
+    TEST_DEFECT = "TestDefect"
+    # the runner's own, outside the report categories
+    EMULATOR_GONE = "EmulatorGone"  # the emulator stopped answering: the cell's resources went with it
+    TIMEOUT = "timeout"  # the cell's time limit
+    INTERRUPTED = "interrupted"  # Ctrl-C / SIGTERM on the run
 
 
 def now_ms() -> int:
@@ -49,7 +76,7 @@ class Attachment:
 @dataclass
 class Step:
     name: str  # "synth", "backend", "apply", "live suite", "chaos expectations", "destroy", "leak check"
-    status: str = "passed"
+    status: Status = Status.PASSED
     started: int = field(default_factory=now_ms)
     stopped: int | None = None
     message: str = ""
@@ -71,7 +98,7 @@ class CellResult:
     target: str
     engine: str
     profile: str
-    status: str = "skipped"
+    status: Status = Status.SKIPPED
     started: int = field(default_factory=now_ms)
     stopped: int | None = None
     expectation: dict[str, Any] = field(default_factory=dict)  # {"kind", "met", "reason"}
@@ -119,10 +146,12 @@ class CellResult:
     def load(cls, path: Path) -> CellResult:
         data = json.loads(Path(path).read_text())
         data.pop("schema", None)
-        steps = [Step(**{**s, "attachments": [Attachment(**a) for a in s.get("attachments", [])]})
+        steps = [Step(**{**s, "status": Status(s.get("status", Status.PASSED)),
+                         "attachments": [Attachment(**a) for a in s.get("attachments", [])]})
                  for s in data.pop("steps", [])]
         atts = [Attachment(**a) for a in data.pop("attachments", [])]
-        return cls(**data, steps=steps, attachments=atts)
+        status = Status(data.pop("status", Status.SKIPPED))
+        return cls(**data, status=status, steps=steps, attachments=atts)
 
 
 def load_results(folder: Path | None = None) -> list[CellResult]:

@@ -31,16 +31,19 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from matrix.cells import Cell
 from matrix.chaos.driver import ChaosDriver, chaos_scenario
+from matrix.chaos.scenarios import Phase
 from matrix.clients import Access, ClientFactory
 from matrix.engines import make_engine
+from matrix.engines.base import Engine
 from matrix.engines.embedded.readback import ReadBackMismatch
 from matrix.errors import StackmatrixError, UsageError
 from matrix.findings import record_strict_refusal
@@ -50,9 +53,12 @@ from matrix.ops import record_in_ledger
 from matrix.paths import BUILD_ENV, PROJECT_ROOT, allure_results_dir, build_dir, outputs_dir
 from matrix.progress import notify
 from matrix.redact import redact
-from matrix.results import CellResult, Step, now_ms
+from matrix.results import CellResult, ErrorCategory, Status, Step, now_ms
 from matrix.suites import SUITES, plugin_args
 from matrix.targets.base import Deployment, Target
+from stack.config import StackConfig
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -121,9 +127,9 @@ class CellRun:
         self.cancel = threading.Event()
         self.stop_all = stop_all
         self.result = CellResult(run_id, cell.id, cell.region, cell.suffix, cell.fault, cell.target,
-                                 cell.engine, cell.profile, status="passed")
+                                 cell.engine, cell.profile, status=Status.PASSED)
         self.log_path = self.result.folder / "engine.log"
-        self.engine: Any = None
+        self.engine: Engine | None = None
         self.clients: ClientFactory | None = None
         self.deployment: Deployment | None = None
         self.deployed = False
@@ -144,17 +150,17 @@ class CellRun:
         self.progress(f"[{self.cell.id}] {msg}")
 
     # -- steps -------------------------------------------------------------------------------
-    def step(self, name: str, fn: Callable[[Step], Any]) -> Any:
+    def step(self, name: str, fn: Callable[[Step], T]) -> T:
         step = Step(name)
         self.result.steps.append(step)
         notify(self.progress, "cell_step", self.cell.id, name)
         mark = self.clients.counters.mark() if self.clients else None
         try:
             value = fn(step)
-            step.status = step.status or "passed"
+            step.status = step.status or Status.PASSED
             return value
         except BaseException as exc:
-            step.status = "failed" if isinstance(exc, NOT_AS_EXPECTED) else "broken"
+            step.status = Status.FAILED if isinstance(exc, NOT_AS_EXPECTED) else Status.BROKEN
             step.message = redact(f"{type(exc).__name__}: {exc}") if not isinstance(exc, StepFailed) else str(exc)
             if not isinstance(exc, StepFailed):
                 step.details["trace"] = redact(traceback.format_exc(limit=8))
@@ -189,7 +195,7 @@ class CellRun:
 
     def _timeout(self) -> None:
         self.say(f"cell timeout ({self.options.cell_timeout:.0f} s) reached: stopping and tearing down")
-        self.result.error = {"step": self._current_step(), "category": "timeout",
+        self.result.error = {"step": self._current_step(), "category": ErrorCategory.TIMEOUT,
                              "message": f"cell timeout of {self.options.cell_timeout:.0f} s reached"}
         self.cancel.set()
 
@@ -203,11 +209,11 @@ class CellRun:
         category = error_category(exc)
         gone = self._emulator_gone()
         if gone and not isinstance(exc, StepFailed):
-            message, category = f"{message} ({gone})", "EmulatorGone"
+            message, category = f"{message} ({gone})", ErrorCategory.EMULATOR_GONE
         if self.result.error is None:
             self.result.error = {"step": step, "category": category, "message": message, **error_origin(exc)}
         record_strict_refusal(self.cell.id, exc)  # a call AWS would refuse: a finding in build/findings.sarif
-        self.result.status = "failed" if isinstance(exc, NOT_AS_EXPECTED) else "broken"
+        self.result.status = Status.FAILED if isinstance(exc, NOT_AS_EXPECTED) else Status.BROKEN
         self.say(f"FAILED at {step}: {message}")
 
     def _emulator_gone(self) -> str | None:
@@ -244,9 +250,10 @@ class CellRun:
             self.chaos.install(self.clients)
         stack_config = cell.stack_config(run_id=None)
         self.engine = self._make_engine(synth)
-        if self.chaos is not None and self.scenario.setup is not None:
-            self.step("chaos setup", lambda s: self._note(s, self.chaos.setup()))
-        phases = self.scenario.phases if self.scenario is not None else (None,)
+        chaos, scenario = self.chaos, self.scenario
+        if chaos is not None and chaos.scenario.setup is not None:
+            self.step("chaos setup", lambda s: self._note(s, chaos.setup()))
+        phases: tuple[Phase | None, ...] = scenario.phases if scenario is not None else (None,)
         if self._unchanged_since_last_apply():
             self.deployed = True
         else:
@@ -262,24 +269,25 @@ class CellRun:
             except BaseException:
                 self.live_ok = False
                 raise
-        if self.chaos is not None and self.scenario.after_tests is not None:
-            self.step(f"chaos: {self.scenario.description}", lambda s: self._note(s, self.chaos.after_tests()))
+        if chaos is not None and chaos.scenario.after_tests is not None:
+            self.step(f"chaos: {chaos.scenario.description}", lambda s: self._note(s, chaos.after_tests()))
 
-    def _make_engine(self, synth: Path) -> Any:
+    def _make_engine(self, synth: Path) -> Engine:
         """The cell's engine; a configuration it refuses (before any API call) is a failed step that
         names the resource, the argument and the way out."""
         from matrix.engines.embedded.config import ConfigError
 
+        assert self.clients is not None and self.deployment is not None, "clients and record come first"
         try:
             return make_engine(self.cell, synth, self.clients, self.options, self.deployment.run_id, self.log,
                                self.cancel)
         except ConfigError as exc:
             message = redact(f"refused before any API call: {exc}")
-            step = Step("configuration", status="failed", message=message)
+            step = Step("configuration", status=Status.FAILED, message=message)
             step.stopped = now_ms()
             self.result.steps.append(step)
             self.result.save()
-            raise StepFailed(message, "PolicyViolation") from exc
+            raise StepFailed(message, ErrorCategory.POLICY) from exc
 
     # -- dev loop ----------------------------------------------------------------------------
     def _synth_key(self) -> str:
@@ -312,14 +320,30 @@ class CellRun:
         step.message = message
         self.say(message)
 
-    def _run_phase(self, phase: Any, named: bool) -> None:
+    @contextmanager
+    def _phase_lock_timeout(self, phase: Phase | None) -> Iterator[None]:
+        """The phase's lock timeout on this cell's engine (its own options: make_engine), for this phase only."""
+        assert self.engine is not None
+        options = self.engine.options
+        run_wide = options.lock_timeout
+        if phase is not None and phase.lock_timeout is not None:
+            options.lock_timeout = phase.lock_timeout
+        try:
+            yield
+        finally:
+            options.lock_timeout = run_wide
+
+    def _run_phase(self, phase: Phase | None, named: bool) -> None:
+        with self._phase_lock_timeout(phase):
+            self._run_phase_steps(phase, named)
+
+    def _run_phase_steps(self, phase: Phase | None, named: bool) -> None:
         opts = self.options
+        assert self.clients is not None
         label = f" ({phase.name})" if named and phase is not None else ""
         bootstrap = opts.bootstrap_backend if phase is None or phase.bootstrap is None else phase.bootstrap
-        if phase is not None and phase.lock_timeout is not None:
-            self.engine.options.lock_timeout = phase.lock_timeout
         record: dict[str, Any] = {"name": phase.name if phase is not None else "deploy", "outcome": "ok",
-                                  "expected_error": getattr(phase, "expect_error", None)}
+                                  "expected_error": phase.expect_error if phase is not None else None}
         self.phases.append(record)
         mark = self.clients.counters.mark()
         before = resource_mutations(self.clients)
@@ -338,12 +362,12 @@ class CellRun:
             if phase is None or phase.expect_error != type(exc).__name__:
                 raise
             step = self.result.steps[-1]
-            step.status = "passed"
+            step.status = Status.PASSED
             step.message = f"failed by design ({type(exc).__name__}): {redact(str(exc))}"
             step.details.pop("trace", None)
             self.say(f"{phase.name}: failed by design with {type(exc).__name__}")
             if phase.ask_terraform and self.chaos is not None:
-                self.chaos.notes["terraform"] = self.chaos.terraform_verdict()
+                self.chaos.notes.terraform = self.chaos.terraform_verdict()
             return
         finally:
             record["seconds"] = round(time.monotonic() - started, 3)
@@ -351,6 +375,7 @@ class CellRun:
         record["resource_mutations"] = resource_mutations(self.clients) - before
 
     def _force_unlock_held(self, record: dict[str, Any]) -> None:
+        assert self.engine is not None
         holder = self.engine.backend.current_lock()
         if holder is None:
             return
@@ -360,6 +385,7 @@ class CellRun:
 
     def _state_check(self) -> dict[str, Any]:
         """Is the state intact and does it name everything that exists (after a failure)?"""
+        assert self.engine is not None and self.clients is not None and self.deployment is not None
         try:
             state, origin = self.engine.backend.read(bucket_may_be_gone=True)
         except Exception as exc:
@@ -403,6 +429,7 @@ class CellRun:
         return access
 
     def _backend(self, step: Step, bootstrap: bool | None = None) -> None:
+        assert self.engine is not None
         done = self.engine.backend_check(self.options.bootstrap_backend if bootstrap is None else bootstrap)
         step.message = "; ".join(done) or "state bucket and lock table present"
         self.say(f"backend: {step.message}")
@@ -410,6 +437,7 @@ class CellRun:
     def _apply(self, step: Step) -> None:
         from matrix.backend import LockHeld
 
+        assert self.engine is not None
         started = time.monotonic()
         position = self.clients.log_position() if self.clients is not None else 0
         try:
@@ -439,7 +467,7 @@ class CellRun:
 
     def _attach_apply_evidence(self, step: Step, position: int) -> None:
         """The read-back's verdict per resource and argument, and every API call of the apply."""
-        readback = getattr(self.engine, "readback", None) or {}
+        readback = self.engine.readback if self.engine is not None else {}
         if readback:
             step.details["read_back"] = {k: readback[k] for k in ("resources", "arguments", "calls")}
             head = (f"read-back: {readback['resources']} resource(s), {readback['arguments']} argument(s) described "
@@ -450,7 +478,8 @@ class CellRun:
             if lines:
                 self.result.attach("API calls", "\n".join(lines) + "\n", "api-calls.txt", step=step)
 
-    def _live_suite(self, step: Step, access: Access, stack_config: Any) -> None:
+    def _live_suite(self, step: Step, access: Access, stack_config: StackConfig) -> None:
+        assert self.deployment is not None
         counters_file = self.result.folder / "live-counters.json"
         env = dict(os.environ)
         env.update({
@@ -490,16 +519,15 @@ class CellRun:
         if not self.deployed or self.engine is None:
             self._forget_if_empty()
             return
-        if self.options.keep and self.result.status == "passed":
+        assert self.deployment is not None
+        if self.options.keep and self.result.status == Status.PASSED:
             self.deployment.kept = True
             self.deployment.save()
             self.say(f"kept deployed (account {self.deployment.account_id}); "
                      f"`python -m matrix env {self.cell.id}` prints its environment")
             return
         teardown = threading.Event()  # its own event: Ctrl-C/SIGTERM cancel the deploy, never the teardown
-        self.engine.cancel = teardown
-        if hasattr(self.engine, "ctx"):
-            self.engine.ctx.cancel = teardown
+        self.engine.use_cancel(teardown)
         timer = threading.Timer(self.options.teardown_timeout, teardown.set)
         timer.daemon = True
         timer.start()
@@ -508,13 +536,13 @@ class CellRun:
             try:
                 self.step("destroy", self._destroy)
             except BaseException as exc:
-                if self.result.status == "passed":
+                if self.result.status == Status.PASSED:
                     self._fail(exc)
                 return
             self.step("leak check", lambda s: self._leak_check(s, before))
             self.deployment.remove()
         except BaseException as exc:
-            if self.result.status == "passed":
+            if self.result.status == Status.PASSED:
                 self._fail(exc)
         finally:
             timer.cancel()
@@ -526,23 +554,26 @@ class CellRun:
             self.deployment.remove()
 
     def _state_ids(self) -> dict[str, dict[str, Any]]:
-        state = getattr(self.engine, "state", None)
+        state = self.engine.state if self.engine is not None else None
         if state is None:
             return {}
         return {a: state.get(a) or {} for a in state.addresses()}
 
     def _destroy(self, step: Step) -> None:
+        assert self.engine is not None
         started = time.monotonic()
         count = self.engine.destroy()
         step.message = f"{count} resource(s) destroyed"
-        for note in getattr(self.engine, "notes", []):
+        for note in self.engine.notes:
             self.say(note)
             step.message += f"; {note}"
-            if "state lost from the bucket" in note and self.chaos is not None:
-                self.chaos.notes["state_local"] = str(self.engine.backend.local_path)
+        kept = self.engine.state_kept_locally
+        if kept is not None and self.chaos is not None:
+            self.chaos.notes.state_local = str(kept)
         self.say(f"destroy: {count} resource(s) in {time.monotonic() - started:.1f} s")
 
     def _leak_check(self, step: Step, state_ids: dict[str, dict[str, Any]]) -> None:
+        assert self.clients is not None and self.deployment is not None
         cfg = self.cell.stack_config()
         tags = {"RunId": self.deployment.run_id, "EnvironmentSuffix": self.cell.suffix}
         leftovers = find_leftovers(self.clients, self.cell.region, tags, fault=self.cell.fault,
@@ -552,7 +583,7 @@ class CellRun:
             self.result.attach("leaked resources", "\n".join(self.result.leaks) + "\n", "leaks.txt", step=step)
             raise StepFailed(f"leaked resources after destroy: {', '.join(self.result.leaks)} "
                              f"(remove with: python -m matrix sweep --run-id {self.deployment.run_id})",
-                             "LeakedResources")
+                             ErrorCategory.LEAKED)
         step.message = "no leftovers"
         self.say("leak check: no leftovers")
 
@@ -569,7 +600,7 @@ class CellRun:
                             self.result.counters[table][key] = self.result.counters[table].get(key, 0) + n
         if self.result.account_id == "" and self.deployment is not None:
             self.result.account_id = self.deployment.account_id
-        if self.result.status != "passed" and self.log_path.is_file():
+        if self.result.status != Status.PASSED and self.log_path.is_file():
             tail = self.log_path.read_text().splitlines()[-80:]
             self.result.attach("engine log (tail)", "\n".join(tail) + "\n", "engine-log-tail.txt")
         self.result.save()
@@ -581,7 +612,7 @@ class CellRun:
 class StepFailed(StackmatrixError):
     """An expectation was not met (a test failed, a leak was found): the cell failed, not broke."""
 
-    def __init__(self, message: str, category: str = "ProductDefect") -> None:
+    def __init__(self, message: str, category: ErrorCategory = ErrorCategory.PRODUCT_DEFECT) -> None:
         super().__init__(message)
         self.category = category
 
@@ -628,8 +659,10 @@ def error_origin(exc: BaseException) -> dict[str, Any]:
     emulator) answered with an error, {"code", "status", "operation"} under "aws_error"."""
     from botocore.exceptions import ClientError
 
+    from matrix.engines.embedded.engine import ApplyError
+
     root = exc
-    while getattr(root, "cause", None) is not None and root.cause is not root:
+    while isinstance(root, ApplyError) and root.cause is not root:
         root = root.cause
     out: dict[str, Any] = {"cause": type(root).__name__}
     if isinstance(root, ClientError):
@@ -644,28 +677,29 @@ def resource_mutations(clients: ClientFactory) -> int:
     return sum(n for svc, n in clients.counters.as_dict()["mutating"].items() if svc in ("ec2", "iam", "logs"))
 
 
-def error_category(exc: BaseException) -> str:
+def error_category(exc: BaseException) -> ErrorCategory | str:
     """The report category token (reports/categories.py) for a failure."""
     from matrix.backend import LockHeld, MissingLockTable, MissingStateBucket, StateConflict, StateWriteFailed
     from matrix.clients import THROTTLE_CODES
     from matrix.engines.embedded.config import ConfigError
+    from matrix.engines.embedded.engine import ApplyError
     from matrix.engines.embedded.resources.base import error_code
 
     if isinstance(exc, StepFailed):
         return exc.category
     if isinstance(exc, ReadBackMismatch):
-        return "ProductDefect"
+        return ErrorCategory.PRODUCT_DEFECT
     if isinstance(exc, MissingStateBucket):
-        return "MissingStateBucket"
+        return ErrorCategory.MISSING_STATE_BUCKET
     if isinstance(exc, LockHeld):
-        return "LockContention"
+        return ErrorCategory.LOCK_CONTENTION
     if isinstance(exc, StateWriteFailed | StateConflict):
-        return "StateLost"
+        return ErrorCategory.STATE_LOST
     if isinstance(exc, MissingLockTable | ConfigError | UsageError):
-        return "PolicyViolation"
-    cause = getattr(exc, "cause", exc)
+        return ErrorCategory.POLICY
+    cause = exc.cause if isinstance(exc, ApplyError) else exc
     if error_code(cause) in THROTTLE_CODES:
-        return "ThrottlingNotSurvived"
+        return ErrorCategory.THROTTLING
     return type(exc).__name__
 
 
@@ -684,7 +718,7 @@ class RunResult:
             return 1
         if self.gates is not None and not self.gates.ok:
             return 1
-        return 0 if all(r.status == "passed" for r in self.results) else 1
+        return 0 if all(r.status == Status.PASSED for r in self.results) else 1
 
 
 class Runner:
@@ -730,6 +764,8 @@ class Runner:
             from matrix.chaos.localstack_api import LocalStackChaos
 
             try:
+                if target.endpoint is None:
+                    raise UsageError("--chaos-backend localstack needs the localstack target")
                 LocalStackChaos(target.endpoint).require()  # UsageError: the community edition has none
             except BaseException:
                 target.stop()
@@ -758,17 +794,18 @@ class Runner:
             interrupted = self.stop_all.is_set()
             kept = any(r.deployment and r.deployment.kept for r in self.runs)
             target.stop(keep_running=kept)
-            if kept and getattr(target, "endpoint", None):
+            if kept and target.endpoint:
                 self.progress(f"target left running at {target.endpoint} for kept cells")
         return RunResult(self.run_id, results, time.monotonic() - started, interrupted=interrupted)
 
     def _guarded(self, run: CellRun) -> CellResult:
         if self.stop_all.is_set():
-            run.result.status = "skipped"
-            run.result.error = {"step": "start", "category": "interrupted", "message": "run interrupted before start"}
+            run.result.status = Status.SKIPPED
+            run.result.error = {"step": "start", "category": ErrorCategory.INTERRUPTED,
+                                "message": "run interrupted before start"}
             run.result.stopped = now_ms()
             run.result.save()
-            notify(self.progress, "cell_finished", run.cell.id, "skipped")
+            notify(self.progress, "cell_finished", run.cell.id, Status.SKIPPED)
             return run.result
         return run.execute()
 
@@ -781,15 +818,15 @@ class Runner:
         self.stop_all.set()
         for run in self.runs:
             run.cancel.set()
-            if run.result.error is None and run.result.status == "passed":
-                run.result.error = {"step": run._current_step(), "category": "interrupted",
+            if run.result.error is None and run.result.status == Status.PASSED:
+                run.result.error = {"step": run._current_step(), "category": ErrorCategory.INTERRUPTED,
                                     "message": f"run interrupted ({why})"}
-                run.result.status = "broken"
+                run.result.status = Status.BROKEN
 
     def _install_signal_handlers(self) -> dict[int, Any]:
         if threading.current_thread() is not threading.main_thread():
             return {}
-        previous = {}
+        previous: dict[int, Any] = {}
         previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, lambda *_: self._interrupt("SIGTERM"))
         return previous
 
@@ -822,7 +859,7 @@ def summarize(result: RunResult) -> list[str]:
     for r in result.results:
         why = f" — {r.error['step']}: {r.error['message']}" if r.error else ""
         lines.append(f"{r.status.upper():8} {r.cell}{why}")
-    passed = sum(r.status == "passed" for r in result.results)
+    passed = sum(r.status == Status.PASSED for r in result.results)
     lines.append(f"{passed}/{len(result.results)} cell(s) passed in {result.seconds:.1f} s (run {result.run_id})")
     if result.gates is not None:
         lines += result.gates.lines()

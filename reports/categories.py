@@ -2,7 +2,8 @@
 
 Each `Category` names a failure kind the nightly reader cares about and the message patterns that
 identify it. The engine and the suites make their messages contain one of these phrases (the
-`token`, e.g. ``[LockContention]``, always matches its own category); the reports use the same
+`token`, e.g. ``[LockContention]``, always matches its own category; the tokens are the
+`ErrorCategory` members of matrix/results.py, which the runner puts in a cell's error); the reports use the same
 patterns three ways:
 
 * `classify(message, status)`   in Python, for the matrix grid, JUnit and Markdown;
@@ -23,7 +24,9 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-FAILED_STATUSES = ("failed", "broken")
+from matrix.results import ErrorCategory, Status
+
+FAILED_STATUSES = (Status.FAILED, Status.BROKEN)
 
 #: Message patterns, one constant per category (exact text the engine and suites should produce).
 THROTTLING_PATTERNS = (
@@ -49,7 +52,7 @@ TEST_DEFECT_PATTERNS = (r"TestDefect", r"Test defect")
 class Category:
     id: str
     name: str
-    token: str  # the bracketed phrase `tag_message()` prefixes; always one of `patterns`
+    token: ErrorCategory  # the bracketed phrase `tag_message()` prefixes; always one of `patterns`
     patterns: tuple[str, ...]
     statuses: tuple[str, ...] = FAILED_STATUSES
     description: str = ""
@@ -85,31 +88,29 @@ class Category:
 
 
 CATEGORIES: tuple[Category, ...] = (
-    Category("throttling", "Throttling not survived", "ThrottlingNotSurvived", THROTTLING_PATTERNS,
+    Category("throttling", "Throttling not survived", ErrorCategory.THROTTLING, THROTTLING_PATTERNS,
              description="API throttling outlasted the client's retries (botocore retry mode/quota)."),
-    Category("missing-state-bucket", "Missing state bucket", "MissingStateBucket",
+    Category("missing-state-bucket", "Missing state bucket", ErrorCategory.MISSING_STATE_BUCKET,
              MISSING_STATE_BUCKET_PATTERNS,
              description="The S3 backend bucket does not exist: bootstrap it (--bootstrap-backend)."),
-    Category("state-lost", "State lost", "StateLost", STATE_LOST_PATTERNS,
+    Category("state-lost", "State lost", ErrorCategory.STATE_LOST, STATE_LOST_PATTERNS,
              description="Terraform state could not be written back (errored.tfstate) or vanished."),
-    Category("lock-contention", "Lock contention", "LockContention", LOCK_CONTENTION_PATTERNS,
+    Category("lock-contention", "Lock contention", ErrorCategory.LOCK_CONTENTION, LOCK_CONTENTION_PATTERNS,
              description="Another run holds the state lock (.tflock or DynamoDB lock)."),
-    Category("policy", "Invalid configuration (policy)", "PolicyViolation", POLICY_PATTERNS,
+    Category("policy", "Invalid configuration (policy)", ErrorCategory.POLICY, POLICY_PATTERNS,
              description="A synth policy rule rejected the synthesized configuration."),
-    Category("leaked", "Leaked resources", "LeakedResources", LEAKED_PATTERNS,
+    Category("leaked", "Leaked resources", ErrorCategory.LEAKED, LEAKED_PATTERNS,
              description="Resources tagged with the run id were still there after destroy."),
-    Category("emulator-gap", "Emulator gap", "EmulatorGap", EMULATOR_GAP_PATTERNS,
-             statuses=("failed", "broken", "skipped"),  # the live suite reports known gaps as xfail
+    Category("emulator-gap", "Emulator gap", ErrorCategory.EMULATOR_GAP, EMULATOR_GAP_PATTERNS,
+             statuses=(Status.FAILED, Status.BROKEN, Status.SKIPPED),  # the live suite reports known gaps as xfail
              description="The emulator does not implement (or differs from AWS on) an API the stack needs."),
-    Category("product-defect", "Product defect", "ProductDefect", PRODUCT_DEFECT_PATTERNS,
+    Category("product-defect", "Product defect", ErrorCategory.PRODUCT_DEFECT, PRODUCT_DEFECT_PATTERNS,
              description="An expectation about the deployed infrastructure was not met.",
-             fallback_statuses=("failed",), fallback_unless="|".join(TEST_DEFECT_PATTERNS)),
-    Category("test-defect", "Test defect", "TestDefect", TEST_DEFECT_PATTERNS,
+             fallback_statuses=(Status.FAILED,), fallback_unless="|".join(TEST_DEFECT_PATTERNS)),
+    Category("test-defect", "Test defect", ErrorCategory.TEST_DEFECT, TEST_DEFECT_PATTERNS,
              description="The test or the tool broke (exception outside an assertion).",
-             fallback_statuses=("broken",)),
+             fallback_statuses=(Status.BROKEN,)),
 )
-BY_ID = {c.id: c for c in CATEGORIES}
-BY_NAME = {c.name: c for c in CATEGORIES}
 
 
 def _compiled(regex: str, _cache: dict[str, re.Pattern[str]] = {}) -> re.Pattern[str]:  # noqa: B006

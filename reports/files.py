@@ -17,9 +17,6 @@ from typing import Any
 
 from matrix.redact import MASK, SECRET_ENV, redact, redact_obj
 
-TEXT_SUFFIXES = {".json", ".txt", ".log", ".md", ".csv", ".xml", ".html", ".htm", ".properties", ".tf",
-                 ".yaml", ".yml", ".js", ".mjs", ".jsonl", ".out", ".err", ".diff", ".ini", ".toml"}
-
 
 def write_bytes(path: Path, data: bytes) -> Path:
     path = Path(path)

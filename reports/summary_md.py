@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from matrix.gates import GateReport, fmt_value
-from reports.files import append_text, write_text
+from reports.files import append_text
 from reports.grid import ICONS, Grid, GridRow
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
@@ -65,11 +65,6 @@ def render(grid: Grid, title: str, report_url: str | None = None, gates: GateRep
     lines.append("")
     lines.append("_retries/throttles are API calls retried / throttled during the cell (r/t)._")
     return "\n".join(lines) + "\n"
-
-
-def write_markdown(grid: Grid, path: Path, title: str, report_url: str | None = None,
-                   gates: GateReport | None = None) -> Path:
-    return write_text(Path(path), render(grid, title, report_url, gates))
 
 
 def write_step_summary(markdown: str, environ: dict[str, str] | None = None) -> Path | None:

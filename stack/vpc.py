@@ -2,9 +2,10 @@
 gateways, an S3 gateway endpoint, flow logs with a scoped IAM role, an encrypted and locked S3 state
 backend, and the suffix on every name.
 
-`VpcStack(scope, config, cdk)` builds one stack from a validated `StackConfig` (stack/config.py);
-`cdk` is the namespace returned by `stack.cdk.load()`, so the same code runs on cdktf and CDK
-Terrain. Nothing here hard-codes a region, an account, a bucket or a name.
+`make_stack(scope, config, cdk)` builds one stack (a `VpcStack`, defined on the loaded CDK because
+its base class depends on the flavor) from a validated `StackConfig` (stack/config.py); `cdk` is
+the namespace returned by `stack.cdk.load()`, so the same code runs on cdktf and CDK Terrain.
+Nothing here hard-codes a region, an account, a bucket or a name.
 """
 
 from __future__ import annotations

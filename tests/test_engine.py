@@ -158,7 +158,7 @@ def test_missing_lock_table_is_named(dev_synth, tmp_path, clients):
 def _hold_lock(engine: EmbeddedEngine, who: str = "alice@ci-runner-7") -> LockInfo:
     info = LockInfo.new("OperationTypeApply", engine.config.backend.lock_path, {"pid": 1})
     info.Who = who
-    assert engine.backend._try_lock(info)
+    assert engine.backend.try_lock(info)
     return info
 
 

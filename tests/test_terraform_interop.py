@@ -17,8 +17,7 @@ import pytest
 
 from matrix.backend import LockHeld, LockInfo, MissingStateBucket
 from matrix.engines.embedded.engine import EmbeddedEngine, EngineOptions
-from matrix.engines.terraform import ProviderUnavailable, TerraformEngine, lock_info_from
-from matrix.runner import RunOptions
+from matrix.engines.terraform import ProviderUnavailable, TerraformEngine, TerraformOptions, lock_info_from
 
 pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not on PATH")
 
@@ -128,7 +127,7 @@ def test_we_respect_terraforms_lock_and_can_force_unlock_it(dev_synth, tmp_path,
 
 def test_terraform_init_on_a_missing_bucket_says_nosuchbucket(dev_synth, tmp_path, clients, cell_access):
     synth = synth_with(dev_synth, tmp_path, bucket=bucket_name(tmp_path))
-    engine = TerraformEngine("interop", synth, clients, tmp_path / "tfwork", RunOptions(), run_id="r")
+    engine = TerraformEngine("interop", synth, clients, tmp_path / "tfwork", TerraformOptions(), run_id="r")
     with pytest.raises(MissingStateBucket) as err:
         engine.backend_check(bootstrap=False)
     assert "--bootstrap-backend" in str(err.value)
@@ -139,17 +138,17 @@ def test_terraform_init_on_a_missing_bucket_says_nosuchbucket(dev_synth, tmp_pat
 def test_the_terraform_engine_holds_the_same_lock_outcome(dev_synth, tmp_path, clients):
     synth = synth_with(dev_synth, tmp_path, bucket=bucket_name(tmp_path))
     engine = TerraformEngine("interop", synth, clients, tmp_path / "tfwork",
-                             RunOptions(bootstrap_backend=True, lock_timeout=1), run_id="r")
+                             TerraformOptions(bootstrap_backend=True, lock_timeout=1), run_id="r")
     engine.backend_check()
     info = LockInfo.new("OperationTypeApply", engine.backend.config.lock_path, {})
-    assert engine.backend._try_lock(info)
+    assert engine.backend.try_lock(info)
     engine.force_unlock(info.ID)  # terraform force-unlock releases our lock
     assert engine.backend.current_lock() is None
 
 
 def test_full_terraform_apply_or_a_clear_provider_message(dev_synth, tmp_path, clients):
     synth = synth_with(dev_synth, tmp_path, bucket=bucket_name(tmp_path))
-    engine = TerraformEngine("interop", synth, clients, tmp_path / "tfwork", RunOptions(bootstrap_backend=True),
+    engine = TerraformEngine("interop", synth, clients, tmp_path / "tfwork", TerraformOptions(bootstrap_backend=True),
                              run_id="r", cancel=threading.Event())
     engine.backend_check()
     try:

@@ -5,11 +5,15 @@ fault it hands this `ChaosDriver` the parts that are about the fault:
   * `arm(access)`    where the faults come from: a fault proxy of the cell's own in front of the
                      emulator (default), the LocalStack Chaos API (`--chaos-backend localstack`), or
                      botocore hooks in our clients plus an AWS FIS template (real accounts);
-  * `setup()` / `after_tests()`  the scenario's hooks (scenarios.py), with `notes` for the report;
+  * `setup()` / `after_tests()`  the scenario's hooks (scenarios.py), which get a `HookContext`:
+                     the cell's state backend, its clients and the typed `ChaosNotes` for the report;
   * `terraform_verdict()`        what the real terraform binary says about the same backend;
   * `judge()`        after teardown: the chaos report (build/cells/<cell>/chaos.json) and the chaos
                      suite (suites/chaos) that decides whether the expectation was met;
   * `stop()`         the proxy down, LocalStack's fault rules cleared.
+
+What the driver may use of the cell's run is the `ChaosCell` protocol below (the runner's CellRun
+satisfies it); the hooks see only their `HookContext`.
 """
 
 from __future__ import annotations
@@ -19,16 +23,65 @@ import os
 import subprocess
 import sys
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from matrix.clients import Access
-from matrix.errors import UsageError
+from matrix.cells import Cell
+from matrix.chaos.scenarios import SURVIVE, ChaosNotes, HookContext, Scenario
+from matrix.clients import Access, ClientFactory
+from matrix.errors import StackmatrixError, UsageError
 from matrix.paths import PROJECT_ROOT, allure_results_dir, build_dir
-from matrix.results import Attachment, Step, now_ms
+from matrix.results import Attachment, CellResult, ErrorCategory, Status, Step, now_ms
 from matrix.suites import SUITES, plugin_args
+from matrix.targets.base import Deployment
+
+if TYPE_CHECKING:  # types only: the engines load when a cell deploys
+    from matrix.chaos.hooks import FaultHooks
+    from matrix.chaos.localstack_api import LocalStackChaos
+    from matrix.chaos.proxy import FaultProxy
+    from matrix.chaos.rules import RuleSet
+    from matrix.engines.base import Engine
 
 
-def chaos_scenario(fault: str | None, overrides: dict[str, str]) -> Any:
+class ChaosSettings(Protocol):
+    """The run settings the driver reads (RunOptions has them)."""
+
+    chaos_seed: int
+    chaos_backend: str  # proxy | localstack
+
+
+class ChaosCell(Protocol):
+    """What the driver uses of a cell's run (matrix/runner.py CellRun), and nothing else."""
+
+    @property
+    def cell(self) -> Cell: ...
+
+    @property
+    def options(self) -> ChaosSettings: ...
+
+    @property
+    def result(self) -> CellResult: ...
+
+    @property
+    def deployment(self) -> Deployment | None: ...
+
+    @property
+    def clients(self) -> ClientFactory | None: ...
+
+    @property
+    def engine(self) -> Engine | None: ...
+
+    @property
+    def phases(self) -> list[dict[str, Any]]: ...
+
+    @property
+    def live_ok(self) -> bool | None: ...
+
+    def say(self, msg: str) -> None: ...
+
+    def log(self, msg: str) -> None: ...
+
+
+def chaos_scenario(fault: str | None, overrides: dict[str, str]) -> Scenario | None:
     """The cell's scenario, judged against `--expect` when the user overrides its expectation."""
     if not fault:
         return None
@@ -41,13 +94,13 @@ def chaos_scenario(fault: str | None, overrides: dict[str, str]) -> Any:
 
 
 class ChaosDriver:
-    def __init__(self, run: Any, scenario: Any) -> None:
-        self.run = run  # the CellRun: cell, options, result, deployment, engine, clients, say()
+    def __init__(self, run: ChaosCell, scenario: Scenario) -> None:
+        self.run = run
         self.scenario = scenario
-        self.proxy: Any = None
-        self.hooks: Any = None
-        self.localstack: Any = None
-        self.notes: dict[str, Any] = {}
+        self.proxy: FaultProxy | None = None
+        self.hooks: FaultHooks | None = None
+        self.localstack: LocalStackChaos | None = None
+        self.notes = ChaosNotes()
 
     # -- faults ------------------------------------------------------------------------------
     def arm(self, access: Access) -> Access:
@@ -59,15 +112,18 @@ class ChaosDriver:
             return access
         rules = parse_rules(list(s.rules), source=f"scenario {s.name}", seed=run.options.chaos_seed)
         fault_log = FaultLog(run.result.folder / "faults.jsonl")
+        endpoint = access.endpoint  # None: a real account
         if run.options.chaos_backend == "localstack":
             from matrix.chaos.localstack_api import LocalStackChaos
 
-            self.localstack = LocalStackChaos(access.endpoint)
+            if endpoint is None:
+                raise UsageError("--chaos-backend localstack needs a LocalStack endpoint, not a real account")
+            self.localstack = LocalStackChaos(endpoint)
             self.localstack.set_faults(rules)
             run.say(f"chaos: {s.description} (LocalStack Chaos API at {access.endpoint})")
             return access
-        if run.cell.target != "aws":
-            self.proxy = FaultProxy(access.endpoint, rules, fault_log=fault_log, cell=run.cell.id).start()
+        if run.cell.target != "aws" and endpoint is not None:
+            self.proxy = FaultProxy(endpoint, rules, fault_log=fault_log, cell=run.cell.id).start()
             run.say(f"chaos: {s.description} (proxy {self.proxy.url})")
             return replace(access, endpoint=self.proxy.url)
         # a real account: no proxy in front of TLS endpoints; the same rules inside our clients, and
@@ -79,12 +135,12 @@ class ChaosDriver:
         run.say(f"chaos: {s.description} (client-side hooks; FIS template in {run.result.folder})")
         return access
 
-    def install(self, clients: Any) -> None:
+    def install(self, clients: ClientFactory) -> None:
         """Client-side hooks register on the cell's session before any client exists."""
         if self.hooks is not None:
             self.hooks.install_session(clients.session)
 
-    def _write_fis_template(self, rules: Any) -> None:
+    def _write_fis_template(self, rules: RuleSet) -> None:
         from matrix.chaos.fis import fis_template
 
         run = self.run
@@ -105,23 +161,31 @@ class ChaosDriver:
             self.localstack.clear()
 
     # -- scenario hooks ----------------------------------------------------------------------
+    def hook_context(self) -> HookContext:
+        run = self.run
+        if run.engine is None or run.clients is None:
+            raise StackmatrixError("a scenario hook runs once the cell has its clients and its engine")
+        return HookContext(backend=run.engine.backend, clients=run.clients, notes=self.notes)
+
     def setup(self) -> str:
-        return self.scenario.setup(self.run)
+        return self.scenario.setup(self.hook_context()) if self.scenario.setup is not None else ""
 
     def after_tests(self) -> str:
-        return self.scenario.after_tests(self.run)
+        return self.scenario.after_tests(self.hook_context()) if self.scenario.after_tests is not None else ""
 
     def terraform_verdict(self) -> str:
         """What the real terraform binary says about the same backend (missing bucket scenario)."""
         from matrix.backend import MissingStateBucket
-        from matrix.engines.terraform import TerraformEngine, terraform_binary
+        from matrix.engines.terraform import TerraformEngine, TerraformOptions, terraform_binary
 
         run = self.run
         if terraform_binary() is None:
             return "terraform not on PATH: not asked"
+        if run.clients is None or run.deployment is None:
+            return "terraform not asked: the cell has no clients yet"
         synth = build_dir() / "synth" / run.cell.id / "cdk.tf.json"
-        tf = TerraformEngine(run.cell.id, synth, run.clients, build_dir() / "terraform" / run.cell.id, run.options,
-                             run_id=run.deployment.run_id, log=run.log)
+        tf = TerraformEngine(run.cell.id, synth, run.clients, build_dir() / "terraform" / run.cell.id,
+                             TerraformOptions(bootstrap_backend=False), run_id=run.deployment.run_id, log=run.log)
         try:
             tf.backend_check(bootstrap=False)
             return "terraform init found the bucket"
@@ -135,7 +199,7 @@ class ChaosDriver:
         run, s = self.run, self.scenario
         steps = {step.name: step for step in run.result.steps}
         counters = run.clients.counters.as_dict() if run.clients else {}
-        source = self.proxy or self.hooks
+        source: FaultProxy | FaultHooks | None = self.proxy or self.hooks
         faults = source.fault_log.summary() if source is not None and source.fault_log else {}
         live = steps.get("live suite")
         return {
@@ -149,7 +213,7 @@ class ChaosDriver:
             "leaks": run.result.leaks, "kept": bool(run.deployment and run.deployment.kept),
             "counters": counters, "faults": faults,
             "proxy": self.proxy.stats() if self.proxy is not None else None,
-            "notes": self.notes, "unexpected_error": run.result.error,
+            "notes": self.notes.as_dict(), "unexpected_error": run.result.error,
         }
 
     def judge(self) -> None:
@@ -179,15 +243,16 @@ class ChaosDriver:
         result.expectation = {"kind": kind, "scenario": self.scenario.name, "met": proc.returncode == 0,
                               "reason": "; ".join(unmet)[:2000]}
         if proc.returncode == 0:
-            step.status, step.message = "passed", f"expectation {kind} met"
-            result.status = "passed"
+            step.status, step.message = Status.PASSED, f"expectation {kind} met"
+            result.status = Status.PASSED
             result.error = None
             run.say(f"chaos: expectation {kind} met")
         else:
-            step.status = "failed"
+            step.status = Status.FAILED
             step.message = f"expectation {kind} not met: " + "; ".join(unmet)[:1500]
-            result.status = "failed"
-            category = {"survive": "ThrottlingNotSurvived"}.get(kind, self.scenario.error_class or "ProductDefect")
+            result.status = Status.FAILED
+            category = (ErrorCategory.THROTTLING if kind == SURVIVE
+                        else self.scenario.error_class or ErrorCategory.PRODUCT_DEFECT)
             result.error = {"step": "chaos expectations", "category": category, "message": step.message}
             run.say(step.message)
         result.save()

@@ -6,7 +6,7 @@ that returns a response object stops the send; botocore then parses that respons
 own parser and hands it to its retry handler exactly as if AWS had answered. So:
 
 * `FaultHooks.install(client)` registers one `before-send` handler on the client's event emitter
-  (`install_session(session)` on a boto3/botocore session: clients created *afterwards* inherit it);
+  (`install_session(session)` on a boto3 session: clients created *afterwards* inherit it);
 * the handler classifies the request with `protocol.classify` (region and service from the SigV4
   scope, operation from the event name: botocore's own name), asks the `RuleSet` and logs each fault
   to the `FaultLog` with `source: "hook"`;
@@ -22,12 +22,15 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from matrix.chaos.faultlog import FaultLog
 from matrix.chaos.protocol import classify, error_response
 from matrix.chaos.rules import Fault, Rule, RuleSet
+
+if TYPE_CHECKING:  # types only: boto3 loads with the clients
+    import boto3.session
 
 _ids = itertools.count(1)
 
@@ -80,10 +83,9 @@ class FaultHooks:
     def uninstall(self, client: Any) -> None:
         client.meta.events.unregister("before-send", self._before_send, unique_id=self._unique_id)
 
-    def install_session(self, session: Any) -> Any:
-        """Register on a boto3.Session or botocore session: every client created from it afterwards."""
-        events = session.events if hasattr(session, "events") else session.get_component("event_emitter")
-        events.register("before-send", self._before_send, unique_id=self._unique_id)
+    def install_session(self, session: boto3.session.Session) -> boto3.session.Session:
+        """Register on a boto3 session: every client created from it afterwards."""
+        session.events.register("before-send", self._before_send, unique_id=self._unique_id)
         return session
 
     # -- the handler

@@ -98,7 +98,6 @@ from matrix.chaos.protocol import RequestInfo
 from matrix.errors import UsageError
 
 EFFECTS = ("throttle", "error", "latency", "reset")
-TERMINAL_EFFECTS = ("throttle", "error", "reset")
 OUR_KEYS = ("name", "service", "services", "operation", "operations", "region", "regions", "mutating",
             "probability", "first", "max_count", "start_after", "duration", "effect", "code", "status",
             "message", "latency_ms", "when")

@@ -6,7 +6,9 @@ A `Scenario` has
                 error followed by the phase that must then succeed (missing bucket without, then
                 with, --bootstrap-backend; a held lock without, then with, --force-unlock);
 * `setup`       what to break before deploying (plant a stale lock) and `after_tests`, what to
-                break between the live suite and the destroy (delete the state bucket);
+                break between the live suite and the destroy (delete the state bucket): hooks that
+                get a `HookContext` (the cell's state backend, its clients, the `ChaosNotes`) and
+                return one line for the report;
 * `expectation` `survive` (deploy and tests pass, retries seen, no leaks), `fail-cleanly` (the
                 named error, nothing created or everything destroyed, state intact) or
                 `survive-or-fail-cleanly` (a storm may be outlasted or may end the deploy, never
@@ -21,8 +23,14 @@ from the chaos report the runner writes (build/cells/<cell>/chaos.json).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from matrix.results import ErrorCategory
+
+if TYPE_CHECKING:  # types only: the scenario table is read by commands that never deploy
+    from matrix.backend import StateBackend
+    from matrix.clients import ClientFactory
 
 SURVIVE = "survive"
 FAIL_CLEANLY = "fail-cleanly"
@@ -42,6 +50,31 @@ class Phase:
     ask_terraform: bool = False  # also record what the real terraform binary says (missing bucket)
 
 
+@dataclass
+class ChaosNotes:
+    """What the hooks and the runner note for the chaos report (its "notes", read by suites/chaos)."""
+
+    planted_lock_id: str | None = None  # lock-held: the ID of the stale lock planted before deploying
+    bucket_deleted: str | None = None  # state-bucket-lost: the bucket deleted after the live suite
+    state_local: str | None = None  # the local file the state was kept in once the bucket was gone
+    terraform: str | None = None  # what the real terraform binary said about the same backend
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class HookContext:
+    """What a scenario hook may use of its cell: nothing else (the runner stays out of reach)."""
+
+    backend: StateBackend  # the cell's state backend (bucket, key, locks)
+    clients: ClientFactory  # the cell's clients (through its fault proxy, if any)
+    notes: ChaosNotes
+
+
+Hook = Callable[[HookContext], str]
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -49,39 +82,38 @@ class Scenario:
     expectation: str
     rules: tuple[dict[str, Any], ...] = ()
     phases: tuple[Phase, ...] = (Phase("deploy"),)
-    setup: Callable[[Any], str] | None = None
-    after_tests: Callable[[Any], str] | None = None
+    setup: Hook | None = None
+    after_tests: Hook | None = None
     backend_bucket: str | None = None
     needs_retries: bool = False
     min_latency_ms: int = 0
-    error_class: str | None = None  # the named error of a fail-cleanly outcome
-    extra: dict[str, Any] = field(default_factory=dict)
+    error_class: ErrorCategory | None = None  # the category of a fail-cleanly outcome's named error
 
 
-# -- hooks (receive the CellRun: engine, clients, log) ----------------------------------------------
+# -- hooks ---------------------------------------------------------------------------------------
 
 STALE_HOLDER = "ci-runner-42@build-host-7"
 
 
-def plant_stale_lock(run: Any) -> str:
+def plant_stale_lock(ctx: HookContext) -> str:
     """A lock left by a run on another host that died mid-apply (terraform's format)."""
     from matrix.backend import LockInfo
 
-    backend = run.engine.backend
+    backend = ctx.backend
     backend.check(bootstrap=True)
     info = LockInfo.new("OperationTypeApply", backend.config.lock_path,
                         {"tool": "terraform", "pid": 4242, "host": "build-host-7"})
     info.Who = STALE_HOLDER
-    if not backend._try_lock(info):
+    if not backend.try_lock(info):
         raise RuntimeError("could not plant the stale lock: a lock is already held")
-    run.chaos.notes["planted_lock_id"] = info.ID
+    ctx.notes.planted_lock_id = info.ID
     return f"stale lock {info.ID} planted, held by {STALE_HOLDER}"
 
 
-def delete_state_bucket(run: Any) -> str:
+def delete_state_bucket(ctx: HookContext) -> str:
     """The state bucket disappears after apply (every version, then the bucket)."""
-    s3 = run.clients.client("s3", run.engine.backend.config.region)
-    bucket = run.engine.backend.config.bucket
+    s3 = ctx.clients.client("s3", ctx.backend.config.region)
+    bucket = ctx.backend.config.bucket
     for _ in range(20):
         listing = s3.list_object_versions(Bucket=bucket)
         for v in listing.get("Versions", []) + listing.get("DeleteMarkers", []):
@@ -91,7 +123,7 @@ def delete_state_bucket(run: Any) -> str:
             break
         except s3.exceptions.ClientError:
             continue
-    run.chaos.notes["bucket_deleted"] = bucket
+    ctx.notes.bucket_deleted = bucket
     return f"state bucket {bucket} deleted after apply"
 
 
@@ -124,21 +156,21 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         phases=(Phase("without --bootstrap-backend", bootstrap=False, expect_error="MissingStateBucket",
                       ask_terraform=True),
                 Phase("with --bootstrap-backend", bootstrap=True)),
-        backend_bucket=ISOLATED_BUCKET, error_class="MissingStateBucket"),
+        backend_bucket=ISOLATED_BUCKET, error_class=ErrorCategory.MISSING_STATE_BUCKET),
     Scenario(
         "state-bucket-lost", "the state bucket is deleted after apply", FAIL_CLEANLY,
-        after_tests=delete_state_bucket, backend_bucket=ISOLATED_BUCKET, error_class="StateLost"),
+        after_tests=delete_state_bucket, backend_bucket=ISOLATED_BUCKET, error_class=ErrorCategory.STATE_LOST),
     Scenario(
         "lock-held", "a stale state lock from another holder exists", FAIL_CLEANLY,
         setup=plant_stale_lock,
         phases=(Phase("lock held: wait, then fail", lock_timeout=3.0, expect_error="LockHeld"),
                 Phase("with --force-unlock", lock_timeout=3.0, force_unlock=True)),
-        error_class="LockContention"),
+        error_class=ErrorCategory.LOCK_CONTENTION),
     Scenario(
         "throttle-storm", "every EC2 mutating call throttled for 20 s, then cleared", EITHER,
         rules=({"name": "throttle-storm", "service": "ec2", "mutating": True, "duration": 20,
                 "effect": "throttle"},),
-        needs_retries=True, error_class="ThrottlingNotSurvived"),
+        needs_retries=True, error_class=ErrorCategory.THROTTLING),
 )}
 
 

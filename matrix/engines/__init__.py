@@ -1,8 +1,8 @@
 """Deploy engines: `embedded` (boto3, this package's embedded/) and `terraform` (the binary).
 
-Both take a cell's synthesized cdk.tf.json and offer the same operations: backend_check, apply
-(returns a plan summary), destroy, current_outputs, force_unlock; both keep state in the
-synthesized S3 backend, so a cell can move between them.
+Both satisfy the `Engine` protocol (base.py): backend_check, apply (returns a plan summary), destroy,
+current_outputs, force_unlock; both keep state in the synthesized S3 backend, so a cell can move
+between them. `make_engine` gives every cell's engine options of its own, copied from the run's.
 """
 
 from __future__ import annotations
@@ -10,20 +10,28 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from matrix.clients import ClientFactory
 
+if TYPE_CHECKING:  # types only: matrix.backend imports this package (through embedded.config)
+    from matrix.cells import Cell
+    from matrix.engines.base import Engine, EngineSettings
 
-def make_engine(cell: Any, synth_path: Path, clients: ClientFactory, options: Any, run_id: str,
-                log: Callable[[str], None], cancel: threading.Event) -> Any:
+
+def make_engine(cell: Cell, synth_path: Path, clients: ClientFactory, options: EngineSettings, run_id: str,
+                log: Callable[[str], None], cancel: threading.Event) -> Engine:
+    """The cell's engine, with its own copy of the run's `lock_timeout` and `bootstrap_backend`
+    (never the run's options object: a fault phase changes its own cell's lock timeout only)."""
     from matrix.paths import build_dir
 
     state_dir = build_dir() / "state" / cell.id
     if cell.engine == "terraform":
-        from matrix.engines.terraform import TerraformEngine
+        from matrix.engines.terraform import TerraformEngine, TerraformOptions
 
-        return TerraformEngine(cell.id, synth_path, clients, build_dir() / "terraform" / cell.id, options,
+        return TerraformEngine(cell.id, synth_path, clients, build_dir() / "terraform" / cell.id,
+                               TerraformOptions(lock_timeout=options.lock_timeout,
+                                                bootstrap_backend=options.bootstrap_backend),
                                run_id=run_id, log=log, cancel=cancel)
     from matrix.engines.embedded.engine import EmbeddedEngine, EngineOptions
 

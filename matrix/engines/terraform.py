@@ -29,6 +29,7 @@ from typing import Any
 
 from matrix.backend import LockHeld, MissingStateBucket, StateBackend
 from matrix.clients import ClientFactory
+from matrix.engines.base import Drift
 from matrix.engines.embedded.config import _backend as backend_of
 from matrix.errors import StackmatrixError
 from matrix.paths import build_dir
@@ -86,8 +87,16 @@ class PlanSummary:
         return [ln for ln in self.text.splitlines() if re.match(r"^\s*[#~+-]", ln)][:200]
 
     @property
-    def drift(self) -> list[Any]:
-        return []
+    def drift(self) -> list[Drift]:
+        return []  # terraform repairs drift without naming it here
+
+
+@dataclass
+class TerraformOptions:
+    """One cell's settings (make_engine copies them from the run's: never shared between cells)."""
+
+    lock_timeout: float = 0.0  # -lock-timeout of apply and destroy
+    bootstrap_backend: bool = False
 
 
 def lock_info_from(text: str) -> dict[str, str]:
@@ -95,14 +104,18 @@ def lock_info_from(text: str) -> dict[str, str]:
 
 
 class TerraformEngine:
+    """The `Engine` (base.py) that runs the terraform binary."""
+
     name = "terraform"
 
-    def __init__(self, cell: str, config_path: Path, clients: ClientFactory, workdir: Path, options: Any,
+    def __init__(self, cell: str, config_path: Path, clients: ClientFactory, workdir: Path,
+                 options: TerraformOptions,
                  run_id: str, log: Callable[[str], None] | None = None,
                  cancel: threading.Event | None = None) -> None:
-        self.binary = terraform_binary()
-        if not self.binary:
+        binary = terraform_binary()
+        if not binary:
             raise StackmatrixError("--engine terraform: neither terraform nor tofu is on PATH")
+        self.binary = binary
         self.cell = cell
         self.config_path = Path(config_path)
         self.clients = clients
@@ -117,12 +130,18 @@ class TerraformEngine:
         if backend is None:
             raise StackmatrixError(f"{self.config_path}: no S3 backend configured")
         self.backend = StateBackend(clients, backend, build_dir() / "state" / cell)
-        self.state = None
+        self.state = None  # terraform holds it: never read into this process
+        self.notes: list[str] = []
+        self.readback: dict[str, Any] = {}  # terraform's provider reads back on its own
+        self.state_kept_locally: Path | None = None  # terraform keeps errored.tfstate itself
         self._outputs: dict[str, Any] = {}
         self._initialized = False
 
     def log(self, msg: str) -> None:
         self._log(redact(f"[{self.cell}] terraform: {msg}"))
+
+    def use_cancel(self, cancel: threading.Event) -> None:
+        self.cancel = cancel
 
     # -- files and environment ---------------------------------------------------------------
     def _override(self) -> dict[str, Any]:
@@ -251,7 +270,11 @@ class TerraformEngine:
                         f"-lock-timeout={int(self.options.lock_timeout)}s")
         self._check(proc, "apply")
         m = re.search(r"(\d+) added, (\d+) changed, (\d+) destroyed", proc.stdout)
-        summary = PlanSummary(*(int(x) for x in m.groups()), text=proc.stdout) if m else PlanSummary(text=proc.stdout)
+        if m:
+            added, changed, destroyed = (int(x) for x in m.groups())
+            summary = PlanSummary(added, changed, destroyed, text=proc.stdout)
+        else:
+            summary = PlanSummary(text=proc.stdout)
         self._outputs = self.outputs()
         return summary
 

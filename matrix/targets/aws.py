@@ -27,7 +27,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import boto3
@@ -106,10 +106,19 @@ def hourly_cost(cells: Sequence[Any]) -> tuple[list[str], float]:
     return lines, total
 
 
+class AwsSettings(Protocol):
+    """The run settings the aws target reads (RunOptions has them)."""
+
+    allow_real_aws: bool  # --allow-real-aws: explicit consent to a real account
+    max_cells: int | None  # --max-cells (None: DEFAULT_MAX_CELLS)
+    yes: bool  # --yes: confirmed without the prompt
+    aws: dict[str, Any]  # the profile file's [profiles.P.aws]: profile(s), role_arn(s)
+
+
 class AwsTarget(Target):
     name = "aws"
 
-    def __init__(self, options: Any, progress: Callable[[str], None] = print,
+    def __init__(self, options: AwsSettings, progress: Callable[[str], None] = print,
                  ask: Callable[[str], str] | None = None) -> None:
         self.options = options
         self.progress = progress
@@ -123,14 +132,14 @@ class AwsTarget(Target):
     def vet(self, cells: Sequence[Any]) -> None:
         """Everything that can be refused without a call, then the account check, then consent."""
         opts = self.options
-        if not getattr(opts, "allow_real_aws", False):
+        if not opts.allow_real_aws:
             raise UsageError("--target aws deploys to a real AWS account (NAT gateways cost money): add "
                              f"--allow-real-aws, and list the account in {ACCOUNTS_ENV}")
         allowed = allowed_accounts()
         self.endpoint = test_endpoint()
         if self.endpoint is None:
             refuse_endpoint_overrides()
-        limit = getattr(opts, "max_cells", None) or DEFAULT_MAX_CELLS
+        limit = opts.max_cells or DEFAULT_MAX_CELLS
         if len(cells) > limit:
             raise UsageError(f"--target aws: {len(cells)} cells exceed --max-cells {limit}; narrow the run "
                              "(--region/--suffix/--shard) or raise --max-cells")
@@ -150,14 +159,14 @@ class AwsTarget(Target):
         for line in lines:
             self.progress(line)
         self.progress(f"  total while deployed: ${total:.3f} per hour (list prices, data processing extra)")
-        if not getattr(opts, "yes", False):
+        if not opts.yes:
             answer = self._ask("type yes to deploy to this account: ")
             if answer.strip().lower() != "yes":
                 raise UsageError("--target aws: not confirmed (answer 'yes', or pass --yes); nothing was created")
 
     def vet_for_teardown(self, cells: Sequence[Any]) -> None:
         """Destroying or sweeping needs the same explicit consent and allowlist, not the cost prompt."""
-        if not getattr(self.options, "allow_real_aws", False):
+        if not self.options.allow_real_aws:
             raise UsageError("the cells live in a real AWS account: add --allow-real-aws to tear them down")
         allowed = allowed_accounts()
         self.endpoint = test_endpoint()
@@ -177,7 +186,7 @@ class AwsTarget(Target):
         return input(prompt)
 
     def _source(self, region: str) -> dict[str, Any]:
-        aws = getattr(self.options, "aws", None) or {}
+        aws = self.options.aws or {}
         profile = (aws.get("profiles") or {}).get(region) or aws.get("profile")
         role = (aws.get("role_arns") or {}).get(region) or aws.get("role_arn")
         return {"profile": profile, "role_arn": role}

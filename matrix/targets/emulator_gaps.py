@@ -269,11 +269,6 @@ def label(gap_id: str) -> str:
     return f"Emulator gap: {gap_id} ({gap['service']} {gap['operation']}): {gap['impact']}"
 
 
-def gaps_for(service: str) -> dict[str, dict[str, str]]:
-    """The gaps of one service (entries for 'all' services included)."""
-    return {gap_id: gap for gap_id, gap in KNOWN_GAPS.items() if gap["service"] in (service, "all")}
-
-
 #: How a known gap shows up in a failing check (exception text), for the suites to label it
 #: "Emulator gap" instead of failing as a product defect or passing wrongly.
 SIGNATURES: dict[str, str] = {

@@ -16,6 +16,8 @@ How the parts fit:
                            was applied, the state set to what AWS holds, a mismatch named
                            (readback.ReadBackMismatch)
   destroy()             -> from state alone, reverse dependency order, idempotent
+  _run_graph()          -> both orders: graphlib.TopologicalSorter; what is ready together runs
+                           together; a dependency cycle fails naming what could not be ordered
 
 Meta-arguments: depends_on orders; lifecycle.ignore_changes drops arguments from the update diff
 and its read-back; prevent_destroy fails a plan (or a destroy) that would destroy the resource,
@@ -36,6 +38,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +107,6 @@ class Change:
 @dataclass
 class Plan:
     changes: list[Change]
-    state_origin: str = ""
 
     def counts(self) -> dict[str, int]:
         out = {"create": 0, "update": 0, "replace": 0, "delete": 0, "noop": 0}
@@ -139,7 +141,6 @@ class Persister:
         self.backend, self.state, self.log = backend, state, log
         self.error: BaseException | None = None
         self.written_serial = state.serial  # what was read is already stored
-        self.writes = 0
         self._dirty = threading.Event()
         self._local = threading.Lock()
         self._stop = False
@@ -162,7 +163,6 @@ class Persister:
                 snapshot = self.state.snapshot()
                 try:
                     self.backend.write_remote(snapshot)
-                    self.writes += 1
                     self.error = None
                 except Exception as exc:  # kept locally; reported by flush()
                     self.error = exc
@@ -240,6 +240,8 @@ UNKNOWN = object()  # an argument's new value, known only after apply
 
 
 class EmbeddedEngine:
+    """The `Engine` (matrix/engines/base.py) that applies with boto3."""
+
     name = "embedded"
 
     def __init__(self, cell: str, config_path: Path, clients: ClientFactory, state_dir: Path,
@@ -263,11 +265,16 @@ class EmbeddedEngine:
         self.notes: list[str] = []  # what a reader must know (e.g. where the state was kept)
         self.state: State | None = None
         self.readback: dict[str, Any] = {}  # the last apply's read-back: counts, lines, differences
+        self.state_kept_locally: Path | None = None  # a destroy found the bucket gone: the state is here
         self._live: dict[str, dict[str, Any] | None] = {}
         self._touched: dict[str, str] = {}  # address -> create | update (this apply)
 
     def log(self, msg: str) -> None:
         self._log(redact(f"[{self.cell}] {msg}"))
+
+    def use_cancel(self, cancel: threading.Event) -> None:
+        self.cancel = cancel
+        self.ctx.cancel = cancel
 
     def _op_ctx(self, region: str | None, timeouts: Any = None, operation: str = "") -> Ctx:
         """The context for one operation: the resource's region, its `timeouts` for that operation."""
@@ -489,7 +496,6 @@ class EmbeddedEngine:
                 self._live = live
                 data = self._read_data(state)
                 plan = self.plan(state, data, live)
-                plan.state_origin = origin
                 self.last_plan = plan
                 self.log(f"plan: {plan.summary()} (state from {origin})")
                 for line in plan.lines():
@@ -663,14 +669,20 @@ class EmbeddedEngine:
 
     def _run_graph(self, todo: set[str], done: set[str], deps_of: Callable[[str], set[str]],
                    work: Callable[[str], None], pool: ThreadPoolExecutor) -> None:
-        """Run `work` on every node of `todo` once its dependencies are done; stop at the first error."""
+        """Run `work` on every node of `todo` once its dependencies are done, in graphlib's order (what
+        becomes ready together runs concurrently, submitted in name order); stop at the first error.
+        Nodes that cannot be ordered (on a dependency cycle, or waiting for one) are named once
+        everything else has run."""
+        graph = {a: deps_of(a) - done for a in todo}
+        unordered = _unorderable(graph)
+        sorter = TopologicalSorter({a: deps for a, deps in graph.items() if a not in unordered})
+        sorter.prepare()
         running: dict[Future, str] = {}
         failure: BaseException | None = None
         remaining = set(todo)
-        while remaining or running:
+        while True:
             if failure is None and not self.cancel.is_set():
-                ready = sorted(a for a in remaining if deps_of(a) <= done)
-                for address in ready:
+                for address in sorted(sorter.get_ready()):
                     remaining.discard(address)
                     running[pool.submit(work, address)] = address
             if not running:
@@ -683,6 +695,7 @@ class EmbeddedEngine:
                 exc = fut.exception()
                 if exc is None:
                     done.add(address)
+                    sorter.done(address)
                 elif failure is None:
                     failure = exc
         if failure is not None:
@@ -778,6 +791,7 @@ class EmbeddedEngine:
                         f"destroyed from the local copy, the empty state is kept in {self.backend.local_path}")
                 self.log(note)
                 self.notes.append(note)
+                self.state_kept_locally = self.backend.local_path
                 self.backend.clear_errored()
             return len(managed)
         finally:
@@ -792,6 +806,23 @@ class EmbeddedEngine:
     def current_outputs(self) -> dict[str, Any]:
         """Outputs of the state this engine holds (after apply), else read from the backend."""
         return self.state.outputs() if self.state is not None else self.outputs()
+
+
+def _unorderable(graph: dict[str, set[str]]) -> set[str]:
+    """The nodes of `graph` (node -> its dependencies) that can never run: on a cycle, waiting for a
+    node outside the graph, or depending on such a node."""
+    blocked = {d for deps in graph.values() for d in deps if d not in graph}
+    while True:
+        behind = {a for a, deps in graph.items() if a not in blocked and deps & blocked}
+        if behind:
+            blocked |= behind
+            continue
+        try:
+            TopologicalSorter({a: deps for a, deps in graph.items() if a not in blocked}).prepare()
+        except CycleError as exc:
+            blocked |= set(exc.args[1])
+            continue
+        return blocked
 
 
 def _with(state: State, live: dict[str, dict[str, Any] | None]) -> State:

@@ -411,7 +411,7 @@ def _lock_case(ws: Workspace, url: str, synth_src: Path, i: int, details: dict[s
     info = LockInfo.new("OperationTypeApply", engine.config.backend.lock_path, details)
     if who:
         info.Who = who
-    assert engine.backend._try_lock(info)
+    assert engine.backend.try_lock(info)
     out: dict[str, Any] = {"expected": "released" if release else "held"}
     try:
         engine.apply()

@@ -19,7 +19,7 @@ CREDENTIALS = local("local-only: the engine signs with the cell's credentials (t
 TARGET = local("local-only: the engine calls the cell's target (the run's emulator endpoint, its fault proxy, "
                "or AWS); endpoint settings are for the terraform engine", children=True)
 SKIP = local("local-only: a check of terraform's provider the engine does not make")
-RETRIES = local("local-only: the run's botocore standard retries apply (--max-attempts, STACKMATRIX_MAX_ATTEMPTS)")
+RETRIES = local("local-only: the run's botocore standard retries apply (--max-attempts)")
 CONNECTION = local("local-only: a setting of terraform's HTTP client; the engine connects as the run configures")
 ACCOUNTS = local("honoured: before any change the engine asks STS for the account and stops unless it is "
                  "allowed (allowed_account_ids) and not forbidden (forbidden_account_ids)")
