@@ -8,8 +8,9 @@ imported from the sources, the `stackmatrix` console script must list the dev pr
 with one violation planted.
 
 Installing the runtime dependencies (cdktf and its AWS provider bindings, jsii, moto, boto3,
-cfn-lint, ...) from the warm pip cache dominates the time, without byte-compiling them (printed by `pytest -s tests/test_wheel.py`;
-figures in docs/measurements.md, "The wheel"). It runs in `nox -s tests` (marked slow).
+cfn-lint, ...) from the warm pip cache dominates the time, without byte-compiling them (printed
+by `pytest -s tests/test_wheel.py`; figures in docs/measurements.md, "The wheel").
+It runs in `nox -s tests` (marked slow).
 """
 
 from __future__ import annotations
