@@ -1,4 +1,15 @@
-"""Benchmarks that print side-by-side ratios (`nox -s bench -- <name>`).
+"""Benchmarks that print side-by-side ratios (`nox -s bench -- <name>`; the modules are `bench.*`).
 
-* `matrix.bench.proxy`  the fault proxy against direct calls to a moto server: added latency, throughput
+They live under tests/ so that the shipped package carries none of them: pyproject's package
+discovery includes only stack, matrix, suites and reports. `python tests/bench NAME` runs them
+(`__main__` puts tests/ and the project root first on sys.path); under pytest tests/ is already on
+sys.path (tests/conftest.py sits in a folder without __init__.py), so `import bench.measure` works
+there too.
+
+* `bench.synth`    one-process synth against one process per cell, peak memory, the synth cache
+* `bench.deploy`   one cell on moto (calls per resource, re-apply), moto subprocess vs in-process
+* `bench.chaos`    the fault proxy's cost (`bench.proxy`) and the prerelease gate
+* `bench.devloop`  the nightly at --jobs 1/2/4 and the dev loop (new process, --watch)
+* `bench.measure`  shared helpers: wall time, peak RSS of a child's tree, tables, build/bench/*.json
+* `bench.proxy`    the fault proxy against direct calls to a moto server: added latency, throughput
 """

@@ -1,34 +1,42 @@
-"""`python -m matrix.bench NAME [options]` (what `nox -s bench -- NAME` runs).
+"""`python tests/bench NAME [options]` (what `nox -s bench -- NAME` runs).
 
-NAME: synth | deploy | chaos | matrix | all. Each prints its measurements side by side with their
-targets and writes build/bench/<name>.json.
+NAME: synth | deploy | chaos | matrix | devloop | all. Each prints its measurements side by side
+with their targets and writes build/bench/<name>.json (matrix is devloop's parallel and dev-loop
+measures until the whole-tree account lands).
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 
-BENCHES = {
-    "synth": "matrix.bench.synth",
-    "deploy": "matrix.bench.deploy",
-    "chaos": "matrix.bench.chaos",
-    "matrix": "matrix.bench.matrix",
+if not __package__:  # run as a path (python tests/bench): tests/ and the project root become importable
+    _HERE = Path(__file__).resolve().parent
+    sys.path[:1] = [str(_HERE.parent), str(_HERE.parents[1])]
+
+BENCHES = {  # name -> (module, function taking the options)
+    "synth": ("bench.synth", "main"),
+    "deploy": ("bench.deploy", "main"),
+    "chaos": ("bench.chaos", "main"),
+    "matrix": ("bench.devloop", "main"),
+    "devloop": ("bench.devloop", "main"),
 }
 
 
 def main(argv: list[str]) -> int:
-    names = [a for a in argv if not a.startswith("-")] or ["synth"]
-    options = [a for a in argv if a.startswith("-")]
+    first_option = next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))
+    names, options = argv[:first_option] or ["synth"], argv[first_option:]  # NAME... [--option [value]]...
     if names == ["all"]:
-        names = list(BENCHES)
+        names = ["synth", "deploy", "chaos", "devloop"]
     unknown = [n for n in names if n not in BENCHES]
     if unknown:
         print(f"error: unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHES)} or all",
               file=sys.stderr)
         return 2
     for name in names:
-        importlib.import_module(BENCHES[name]).main(options)
+        module, function = BENCHES[name]
+        getattr(importlib.import_module(module), function)(options)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The fault proxy's cost, measured side by side against direct calls (`python -m matrix.bench.proxy`).
+"""The fault proxy's cost, measured side by side against direct calls (`nox -s bench -- chaos` runs it).
 
 One moto server runs in its own process on 127.0.0.1 (so its CPU does not share our GIL); one
 `FaultProxy` with no rules runs in this process, as the runner runs it. The same botocore calls go
