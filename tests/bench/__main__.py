@@ -1,8 +1,8 @@
 """`python tests/bench NAME [options]` (what `nox -s bench -- NAME` runs).
 
-NAME: synth | deploy | chaos | matrix | devloop | all. Each prints its measurements side by side
-with their targets and writes build/bench/<name>.json (matrix is devloop's parallel and dev-loop
-measures until the whole-tree account lands).
+NAME: synth | deploy | chaos | matrix | scale | devloop | all. Each prints its measurements side by
+side (targets, or old code against new) and writes build/bench/<name>.json. `all` is every one but
+scale (a 96-cell run).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ BENCHES = {  # name -> (module, function taking the options)
     "synth": ("bench.synth", "main"),
     "deploy": ("bench.deploy", "main"),
     "chaos": ("bench.chaos", "main"),
-    "matrix": ("bench.devloop", "main"),
+    "matrix": ("bench.cost", "main"),
+    "scale": ("bench.cost", "scale"),
     "devloop": ("bench.devloop", "main"),
 }
 
@@ -28,7 +29,7 @@ def main(argv: list[str]) -> int:
     first_option = next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))
     names, options = argv[:first_option] or ["synth"], argv[first_option:]  # NAME... [--option [value]]...
     if names == ["all"]:
-        names = ["synth", "deploy", "chaos", "devloop"]
+        names = ["synth", "deploy", "chaos", "matrix", "devloop"]
     unknown = [n for n in names if n not in BENCHES]
     if unknown:
         print(f"error: unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHES)} or all",
