@@ -1,8 +1,8 @@
 """`python tests/bench NAME [options]` (what `nox -s bench -- NAME` runs).
 
-NAME: synth | deploy | chaos | matrix | scale | devloop | all. Each prints its measurements side by
+NAME: synth | deploy | chaos | matrix | scale | devloop | profile | all. Each prints its measurements side by
 side (targets, or old code against new) and writes build/bench/<name>.json. `all` is every one but
-scale (a 96-cell run).
+scale (a 96-cell run) and profile (one cell under cProfile, for docs/performance.md).
 """
 
 from __future__ import annotations
@@ -22,10 +22,12 @@ BENCHES = {  # name -> (module, function taking the options)
     "matrix": ("bench.cost", "main"),
     "scale": ("bench.cost", "scale"),
     "devloop": ("bench.devloop", "main"),
+    "profile": ("bench.profile_cell", "main"),
 }
 
 
 def main(argv: list[str]) -> int:
+    sys.stdout.reconfigure(line_buffering=True)  # progress lines show as they come, also through a pipe
     first_option = next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))
     names, options = argv[:first_option] or ["synth"], argv[first_option:]  # NAME... [--option [value]]...
     if names == ["all"]:
