@@ -198,7 +198,11 @@ def measure_run(code: Code, rnd: int, args: list[str], cells: int, work: Path,
     readers = [threading.Thread(target=read, args=(s,), daemon=True) for s in (proc.stdout, proc.stderr)]
     for r in readers:
         r.start()
-    exit_code = tree.wait()
+    try:
+        exit_code = tree.wait()
+    except BaseException:  # Ctrl-C of the bench: nothing of the measured run may outlive it
+        tree.finish(grace=2.0)
+        raise
     ended = time.time()
     for r in readers:
         r.join(timeout=10)
