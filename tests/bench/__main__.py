@@ -1,6 +1,6 @@
 """`python tests/bench NAME [options]` (what `nox -s bench -- NAME` runs).
 
-NAME: synth | deploy | chaos | matrix | scale | devloop | profile | all. Each prints its measurements side by
+NAME: synth | deploy | chaos | matrix | scale | devloop | profile | clients | all. Each prints its measurements side by
 side (targets, or old code against new) and writes build/bench/<name>.json. `all` is every one but
 scale (a 96-cell run) and profile (one cell under cProfile, for docs/performance.md).
 """
@@ -23,6 +23,7 @@ BENCHES = {  # name -> (module, function taking the options)
     "scale": ("bench.cost", "scale"),
     "devloop": ("bench.devloop", "main"),
     "profile": ("bench.profile_cell", "main"),
+    "clients": ("bench.clients", "main"),
 }
 
 
