@@ -5,7 +5,10 @@
 Runs `python -m matrix run --profile dev --jobs 1 --bootstrap-backend` (report included) under
 cProfile in a child process whose every thread is profiled (cProfile alone sees only the main thread;
 a cell runs in a worker thread): `threading.Thread.run` is wrapped so that each thread enables its
-own profiler, and all of them are merged at exit into build/bench/profile/run.prof. At the same
+own profiler, timed by that thread's CPU clock (time.thread_time: sleeping and waiting on sockets or
+child processes cost nothing), and all of them are merged at exit into build/bench/profile/run.prof
+(its times are CPU seconds of our process; `python -c` in the table of process kinds is our process
+under the profiling driver). At the same
 time tree.py accounts for the whole process tree, so the table of process kinds says what the other
 processes (moto, the strict front, pytest, node) cost next to ours. cProfile's own overhead inflates
 our process's figures (about 1.3-2x on call-heavy code): read its output as proportions.
@@ -25,13 +28,13 @@ from bench.tree import Tree
 from matrix.paths import PROJECT_ROOT, build_dir
 
 DRIVER = r"""
-import cProfile, pstats, sys, threading, atexit, runpy
+import cProfile, pstats, sys, threading, atexit, runpy, time
 out = sys.argv.pop(1)
 profiles = []
 original = threading.Thread.run
 
 def run(self):
-    prof = cProfile.Profile()
+    prof = cProfile.Profile(time.thread_time)  # this thread's CPU, not wall time (waits cost nothing)
     profiles.append(prof)
     prof.enable()
     try:
@@ -40,7 +43,7 @@ def run(self):
         prof.disable()
 
 threading.Thread.run = run
-main = cProfile.Profile()
+main = cProfile.Profile(time.thread_time)
 profiles.append(main)
 
 def dump():
