@@ -232,7 +232,7 @@ class Tree:
                 continue
             key = (pid, st.start)
             self._seen[key] = st
-            if key not in self._kinds:
+            if self._kinds.get(key, "sh") == "sh":  # the root is `sh` until it execs the command
                 self._kinds[key] = kind(pid)
             rss += st.rss
             pss += read_pss(pid)
@@ -267,7 +267,8 @@ class Tree:
                     changed = True
         for key in self._members:
             self._seen[key] = stats[key[0]]
-            self._kinds.setdefault(key, kind(key[0]))
+            if self._kinds.get(key, "sh") == "sh":
+                self._kinds[key] = kind(key[0])
 
     def _poll_cpu(self) -> float:
         live = sum(self._seen[k].own + self._seen[k].children for k in self._members if k in self._seen)
