@@ -3,7 +3,7 @@ entire process tree and peak memory of that tree; the old code against the new, 
 
     python tests/bench matrix [--profile nightly] [--jobs 2] [--rounds 3] [--baseline 23ebc80]
                               [--no-report] [--no-old]
-    python tests/bench scale  [--jobs 2] [--rounds 1] [--with-old]
+    python tests/bench scale  [--jobs 2] [--rounds 1] [--code new|old|old,new] [--with-old (= old,new)]
 
 **matrix.** Every round runs `python -m matrix run --profile P --jobs N --bootstrap-backend` (report
 included unless --no-report) once with the OLD code and once with the NEW code, old first, then
@@ -36,8 +36,8 @@ to the sample interval). The emulator's CPU is inside the step that made it work
 
 **scale.** The bench-only profiles in tests/bench/profiles.toml: `nightly` (3 regions x 4 suffixes =
 12 cells, the shipped nightly) and `bench-96` (8 regions x 12 suffixes = 96 cells), NEW code, cold,
-report included; prints wall, CPU and peak memory per cell for each and the slope (what one more
-cell adds).
+report included (`--code old` or `old,new`: the baseline too); prints wall, CPU and peak memory per
+cell for each and the slope (what one more cell adds).
 
 Figures go to build/bench/matrix.json / scale.json (every round, raw).
 """
@@ -362,7 +362,9 @@ def scale(argv: list[str], report: Callable[[str], None] = print) -> dict:
     jobs = option(argv, "--jobs", "2")
     rounds = int(option(argv, "--rounds", "1"))
     new = Code("new", PROJECT_ROOT, git("rev-parse", "--short=10", "HEAD"))
-    sides = [baseline(option(argv, "--baseline", BASELINE), report), new] if "--with-old" in argv else [new]
+    which = option(argv, "--code", "old,new" if "--with-old" in argv else "new").split(",")
+    sides = ([baseline(option(argv, "--baseline", BASELINE), report)] if "old" in which else []) + \
+        ([new] if "new" in which else [])
     for code in sides:
         compile_tree(code)
     work = build_dir() / "bench" / "scale"
