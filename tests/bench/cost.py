@@ -60,7 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import save, table
-from bench.tree import Tree, machine_cpu
+from bench.tree import Tree, loadavg, machine_cpu
 from matrix.paths import PROJECT_ROOT, build_dir
 
 BASELINE = "23ebc80"
@@ -228,7 +228,7 @@ def measure_run(code: Code, rnd: int, args: list[str], cells: int, work: Path,
         report_built=any(REPORT_DONE.search(line) for _, line in lines), method=tree.method,
         wall=ended - started, cpu=total, peak_pss_mb=tree.peak_pss / 2**20, peak_rss_mb=tree.peak_rss / 2**20,
         max_processes=tree.max_processes, machine_busy_cpu=busy, phases=phases, steps=steps,
-        kinds=tree.breakdown(), leftovers=tree.leftovers, loadavg=Path("/proc/loadavg").read_text().strip())
+        kinds=tree.breakdown(), leftovers=tree.leftovers, loadavg=loadavg())
     left = f"; outlived the run and stopped: {', '.join(tree.leftovers)}" if tree.leftovers else ""
     report(f"  {code.name} ({code.rev}) round {rnd}: exit {exit_code}, wall {figures.wall:.1f} s, tree CPU "
            f"{total:.1f} s ({figures.cpu_per_cell:.2f} s/cell), peak PSS {figures.peak_pss_mb:.0f} MB "
@@ -343,7 +343,7 @@ def main(argv: list[str], report: Callable[[str], None] = print) -> dict:
     work = build_dir() / "bench" / "matrix"
     report(f"bench matrix: `matrix run {' '.join(args)}` ({cells} cells), cold, "
            f"{' then '.join(f'{c.name} ({c.rev})' for c in sides)}, alternately, {rounds} round(s); "
-           f"{os.cpu_count()} CPUs, load {Path('/proc/loadavg').read_text().split()[0]}")
+           f"{os.cpu_count()} CPUs, load {loadavg().split()[0]}")
     runs = []
     for rnd in range(1, rounds + 1):
         for code in sides:

@@ -113,6 +113,17 @@ def kind(pid: int) -> str:
     return f"{exe} {short(script)}".strip() if exe == "node" else exe
 
 
+def children(pid: int) -> list[int]:
+    """A process's children now (from every one of its threads)."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            out.extend(int(c) for c in task.read_text().split())
+        except OSError:
+            continue
+    return out
+
+
 def all_pids() -> list[int]:
     return [int(p) for p in os.listdir("/proc") if p.isdigit()]
 
@@ -337,6 +348,11 @@ class Tree:
                 hi = mid
         a, b = s[lo], s[hi]
         return a.cpu + (b.cpu - a.cpu) * ((t - a.t) / (b.t - a.t) if b.t > a.t else 0.0)
+
+
+def loadavg() -> str:
+    """The machine's load averages (1, 5, 15 min), runnable/all tasks, last pid: /proc/loadavg as it is."""
+    return Path("/proc/loadavg").read_text().strip()
 
 
 def machine_cpu() -> float:
