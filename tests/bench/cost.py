@@ -12,7 +12,7 @@ build folder (no synth cache, no deployment record, no emulator record), and not
 run is left alive (tree.py stops whatever of a measured tree outlives its root, and names it).
 NEW is this checkout. OLD is the baseline commit (default 23ebc80, main when issue 14 started)
 checked out as a git worktree in build/bench/baseline-<sha>, run with the same interpreter and
-site-packages (refused when its pyproject.toml differs: the dependencies would not be the same),
+site-packages (refused when its pyproject.toml pins other dependencies),
 PYTHONPATH and the working directory pointing at that worktree, and node_modules linked to this
 checkout's (when package-lock.json is the same) so that both sides build the HTML report. Both
 trees are byte-compiled before the first round so that neither pays for compiling.
@@ -54,6 +54,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,16 +96,24 @@ def baseline(rev: str, report: Callable[[str], None]) -> Code:
         path.parent.mkdir(parents=True, exist_ok=True)
         git("worktree", "add", "--detach", str(path), sha)
         report(f"baseline {sha[:10]} checked out in {path}")
-    if (path / "pyproject.toml").read_bytes() != (PROJECT_ROOT / "pyproject.toml").read_bytes():
-        raise SystemExit(f"error: the baseline {rev}'s pyproject.toml differs from this checkout's: its "
-                         "dependencies may differ, so it cannot share this environment. Choose another "
-                         "--baseline, or install its dependencies into a venv of its own and run it there.")
+    if dependencies(path) != dependencies(PROJECT_ROOT):
+        raise SystemExit(f"error: the baseline {rev} pins other dependencies than this checkout "
+                         "(pyproject.toml [project] dependencies, optional-dependencies, requires-python), so it "
+                         "cannot share this environment. Choose another --baseline, or install its dependencies "
+                         "into a venv of its own and run it there.")
     modules = path / "node_modules"
     lock = "package-lock.json"
     if (not modules.exists() and (PROJECT_ROOT / "node_modules").is_dir()
             and (path / lock).read_bytes() == (PROJECT_ROOT / lock).read_bytes()):
         modules.symlink_to(PROJECT_ROOT / "node_modules")
     return Code("old", path, sha[:10])
+
+
+def dependencies(root: Path) -> tuple:
+    """What decides the environment a checkout needs (packaging settings such as package discovery do not)."""
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    return (project.get("requires-python"), sorted(project.get("dependencies", [])),
+            {k: sorted(v) for k, v in project.get("optional-dependencies", {}).items()})
 
 
 def compile_tree(code: Code) -> None:
