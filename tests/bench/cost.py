@@ -39,7 +39,7 @@ to the sample interval). The emulator's CPU is inside the step that made it work
 report included (`--code old` or `old,new`: the baseline too); prints wall, CPU and peak memory per
 cell for each and the slope (what one more cell adds).
 
-Figures go to build/bench/matrix.json / scale.json (every round, raw).
+Figures go to build/bench/matrix.json / scale-<sides>.json (every round, raw).
 """
 
 from __future__ import annotations
@@ -411,5 +411,5 @@ def scale(argv: list[str], report: Callable[[str], None] = print) -> dict:
         report(f"slope ({name}): each cell past 12 adds {s['wall_s_per_cell']:.2f} s wall, {s['cpu_s_per_cell']:.2f} s "
                f"CPU, {s['pss_mb_per_cell']:.1f} MB peak PSS; per-cell wall 96 vs 12: "
                f"{s['wall_per_cell_ratio_96_vs_12']:.2f}x, per-cell CPU {s['cpu_per_cell_ratio_96_vs_12']:.2f}x")
-    save("scale", out, report)
+    save("scale-" + "-".join(c.name for c in sides), out, report)  # scale-new.json, scale-old.json, ...
     return out
