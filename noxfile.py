@@ -123,7 +123,6 @@ def fidelity(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks printing side-by-side ratios: `nox -s bench -- synth`."""
-    env = _env(session)
-    session.run(env.python, "-m", "matrix.bench", *(session.posargs or ["synth"]), env=env.env(),
-                external=True)
+    """Benchmarks printing side-by-side ratios: `nox -s bench -- synth` (the code: tests/bench)."""
+    env = _env(session, node=True)
+    session.run(env.python, "tests/bench", *(session.posargs or ["synth"]), env=env.env(), external=True)

@@ -15,6 +15,16 @@ with botocore's `standard` retry mode (attempts: the `max_attempts` argument, wh
 
 The counters feed the reports and the chaos expectations. Extra event handlers (client-side fault
 injection for real accounts) are registered with `add_hook`.
+
+What is expensive to build is built once per process: every factory's botocore session uses one
+shared botocore loader (`shared_loader()`), so the service models, endpoint rule sets, endpoints and
+partitions are read and parsed from botocore's data files once, not once per cell (a new session
+with its clients costs about 5x the CPU of one on the shared loader; `nox -s bench -- matrix` measures
+the run). What is a cell's own stays per factory: its botocore session (credentials, region, event
+handlers, hence the counters and hooks above) and its clients (endpoint, config, connection pool).
+The loader is thread-safe for this use: its cache is a dict filled under the GIL (two threads
+missing the same model at once both parse it, the last one stays cached), and botocore treats the
+loaded models as read-only.
 """
 
 from __future__ import annotations
@@ -28,7 +38,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.loaders import Loader
 
 from matrix.chaos.codes import BOTOCORE_THROTTLE_CODES
 
@@ -36,6 +48,19 @@ THROTTLE_CODES = BOTOCORE_THROTTLE_CODES  # the codes botocore's standard mode r
 CALL_LOG_LIMIT = 20000  # the newest calls kept (a cell makes a few hundred)
 READ_PREFIXES = ("Describe", "Get", "List", "Head", "Lookup", "Search", "Scan", "Query", "Filter")
 SERVICE_ALIASES = {"cloudwatch-logs": "logs"}
+
+
+_loader: Loader | None = None
+_loader_lock = threading.Lock()
+
+
+def shared_loader() -> Loader:
+    """The process's one botocore loader (made as botocore makes it: AWS_DATA_PATH is honoured)."""
+    global _loader
+    with _loader_lock:
+        if _loader is None:
+            _loader = botocore.session.get_session().get_component("data_loader")
+        return _loader
 
 
 def service_key(service_id: str) -> str:
@@ -112,11 +137,16 @@ class ClientFactory:
             connect_timeout=connect_timeout, read_timeout=read_timeout, max_pool_connections=32,
             s3={"addressing_style": "path"} if access.endpoint else None,
         )
+        core = botocore.session.get_session()  # this cell's own: credentials, region, event handlers
         self._session = boto3.session.Session(
             aws_access_key_id=access.access_key, aws_secret_access_key=access.secret_key,
             aws_session_token=access.session_token, profile_name=access.profile,
-            region_name=access.region,
+            region_name=access.region, botocore_session=core,
         )
+        # after boto3's set-up (it adds its resource-model folder to the loader it finds, which stays
+        # this session's own, for boto3 resources) and before any client: clients load from the shared one
+        core.register_component("data_loader", shared_loader())
+        self._core = core
         self._clients: dict[tuple[str, str], Any] = {}
         self._started = time.monotonic()
         self._lock = threading.Lock()
@@ -192,6 +222,11 @@ class ClientFactory:
             out.append(f"{entry['t']:9.3f}  {entry['service']:<8} {entry['region']:<15} {entry['operation']:<32} "
                        f"{outcome}{retries}")
         return out
+
+    @property
+    def botocore_session(self) -> botocore.session.Session:
+        """This cell's botocore session (its data_loader is the process's `shared_loader()`)."""
+        return self._core
 
     @property
     def session(self) -> boto3.session.Session:

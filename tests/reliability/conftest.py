@@ -1,4 +1,4 @@
-"""Fixtures of the reliability battery's tests: the batteries of matrix/reliability with CI-sized counts.
+"""Fixtures of the reliability battery's tests: the batteries of tests/reliability/harness with CI-sized counts.
 
 * `rel_ws`   one workspace for the session with the cells the batteries deploy synthesized once
              (copied from build/synth when up to date there, else one synth process)

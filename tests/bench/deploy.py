@@ -17,7 +17,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from matrix.bench.measure import save, table, timed
+from bench.measure import save, table, timed
 from matrix.cells import expand, load_profile_cells
 from matrix.clients import ClientFactory
 from matrix.paths import build_dir

@@ -1,4 +1,4 @@
-"""The fault proxy's cost, measured side by side against direct calls (`python -m matrix.bench.proxy`).
+"""The fault proxy's cost, measured side by side against direct calls (`nox -s bench -- chaos` runs it).
 
 One moto server runs in its own process on 127.0.0.1 (so its CPU does not share our GIL); one
 `FaultProxy` with no rules runs in this process, as the runner runs it. The same botocore calls go
@@ -59,7 +59,7 @@ def _client(service: str, url: str):
 
     return boto3.session.Session().client(
         service, endpoint_url=url, region_name="us-east-1", aws_access_key_id="bench",
-        aws_secret_access_key="bench",  # noqa: S106 (moto accepts any key)
+        aws_secret_access_key="bench",
         config=botocore.config.Config(retries={"mode": "standard", "total_max_attempts": 1}, max_pool_connections=32),
     )
 

@@ -1,6 +1,6 @@
 """`nox -s bench -- chaos`: the fault proxy's cost and the pre-release gate, in one run.
 
-  * proxy overhead against direct calls to a moto server (matrix.bench.proxy): added p50/p99
+  * proxy overhead against direct calls to a moto server (bench.proxy): added p50/p99
     latency per call and the throughput ratio, side by side;
   * the prerelease profile (every fault scenario) end to end on moto: wall time, and whether every
     cell met its expectation.
@@ -14,8 +14,8 @@ import shutil
 import sys
 from collections.abc import Callable
 
-from matrix.bench.measure import save, table, timed
-from matrix.bench.proxy import TARGET_ADDED_P50_MS, TARGET_THROUGHPUT_RATIO, bench_proxy
+from bench.measure import save, table, timed
+from bench.proxy import TARGET_ADDED_P50_MS, TARGET_THROUGHPUT_RATIO, bench_proxy
 from matrix.cells import load_profile_cells, run_settings
 from matrix.paths import build_dir
 

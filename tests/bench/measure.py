@@ -1,6 +1,6 @@
 """Measuring helpers shared by the benchmarks: wall time of a callable, and the peak resident memory
 of a process tree (a child and all its descendants, e.g. the synth worker and its jsii node
-process), sampled from /proc every 20 ms."""
+process), sampled every 20 ms (through bench.tree, the bench's only /proc reader)."""
 
 from __future__ import annotations
 
@@ -13,33 +13,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            out.extend(int(c) for c in task.read_text().split())
-        except OSError:
-            continue
-    return out
-
-
-def _rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        return 0
-    return 0
+from bench.tree import children, read_stat
 
 
 def tree_rss_kb(pid: int) -> int:
+    """Resident memory of a process and all its descendants now, in KiB (read through bench.tree)."""
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
-        total += _rss_kb(p)
-        todo.extend(_children(p))
+        st = read_stat(p)
+        total += st.rss // 1024 if st else 0
+        todo.extend(children(p))
     return total
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from importlib.util import find_spec
 from pathlib import Path
 
-from matrix.bench.measure import run_measured, save, table, timed
+from bench.measure import run_measured, save, table, timed
 from matrix.cells import load_profile_cells
 from matrix.paths import PROJECT_ROOT, build_dir
 

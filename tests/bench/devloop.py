@@ -1,4 +1,4 @@
-"""`nox -s bench -- matrix`: parallel cells and the dev loop, measured side by side in one run.
+"""`nox -s bench -- devloop`: parallel cells and the dev loop, measured side by side in one run.
 
   * the 12-cell nightly matrix on moto with --jobs 1, 2 and 4 (ratios against --jobs 1), and the
     same on host-mode LocalStack (`--no-localstack` skips it);
@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from matrix.bench.measure import save, table, timed
+from bench.measure import save, table, timed
 from matrix.cells import load_profile_cells
 from matrix.paths import PROJECT_ROOT, build_dir
 
@@ -163,7 +163,7 @@ def devloop(report: Callable[[str], None]) -> dict:
 
 
 def main(argv: list[str], report: Callable[[str], None] = print) -> dict:
-    work = build_dir() / "bench" / "matrix"
+    work = build_dir() / "bench" / "devloop-run"
     shutil.rmtree(work, ignore_errors=True)
     old = os.environ.get("STACKMATRIX_BUILD")
     os.environ["STACKMATRIX_BUILD"] = str(work)
@@ -195,7 +195,7 @@ def main(argv: list[str], report: Callable[[str], None] = print) -> dict:
     ]
     table(rows, report)
     summary = {"parallel": par, "devloop": loop, "medians": med}
-    save("matrix", summary, report)
+    save("devloop", summary, report)
     return summary
 
 
