@@ -11,11 +11,10 @@ import argparse
 import json
 import signal
 import sys
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from matrix.errors import StackmatrixError, UsageError
+from matrix.errors import StackmatrixError, UsageError, exit_code
 from matrix.progress import for_stream
 
 
@@ -86,8 +85,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from matrix.cells import profile_suppressions
     from matrix.check import check
-    from matrix.sarif import build_log, profile_suppressions
+    from matrix.sarif import build_log
 
     result = check([Path(f) for f in args.files], project=Path(args.project) if args.project else None,
                    region=args.region, suffix=args.suffix, suppressions=profile_suppressions(args.profiles))
@@ -122,7 +122,7 @@ def run_options(args: argparse.Namespace, cells) -> object:
     import shutil
 
     from matrix.cells import run_settings
-    from matrix.runner import RunOptions
+    from matrix.options import RunOptions
 
     settings = run_settings(args.profile, args.profiles)
     if args.jobs is None:
@@ -187,8 +187,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         write_run_record(result, options)
         for line in summarize(result):
             print(line)
+        from matrix.cells import profile_suppressions
         from matrix.findings import describe, write_run_sarif
-        from matrix.sarif import profile_suppressions
 
         print(describe(*write_run_sarif(cells, profile_suppressions(args.profiles))))
         if not args.no_report:
@@ -283,8 +283,8 @@ def cmd_force_unlock(args: argparse.Namespace) -> int:
     from matrix.clients import ClientFactory
     from matrix.engines import make_engine
     from matrix.ops import load_record
-    from matrix.paths import synth_dir
-    from matrix.runner import RunOptions
+    from matrix.options import RunOptions
+    from matrix.paths import synth_file
 
     d = load_record(args.cell)
     if d is not None and d.endpoint:
@@ -295,7 +295,7 @@ def cmd_force_unlock(args: argparse.Namespace) -> int:
                                    "nothing to release")
     if d is None:
         raise UsageError(f"cell {args.cell!r} has no deployment record; nothing to unlock there")
-    engine = make_engine(d.as_cell(), synth_dir() / args.cell / "cdk.tf.json", ClientFactory(d.access()),
+    engine = make_engine(d.as_cell(), synth_file(args.cell), ClientFactory(d.access()),
                          RunOptions(target=d.target, engine=d.engine), d.run_id, _progress, threading.Event())
     engine.force_unlock(args.lock_id)
     print(f"released lock {args.lock_id} on {args.cell}")
@@ -420,27 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except StackmatrixError as exc:
-        print(f"failed: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # a bug of ours: say so plainly, keep the trace out of the way
-        from matrix.paths import build_dir
-
-        log = build_dir() / "logs" / "crash.txt"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(traceback.format_exc())
-        print(f"internal error: {type(exc).__name__}: {exc} (traceback in {log})", file=sys.stderr)
-        return 1
+    args = build_parser().parse_args(argv)
+    return exit_code(args.func, args)
 
 
 if __name__ == "__main__":

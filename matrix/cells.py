@@ -402,3 +402,14 @@ def shard(cells: Sequence[Cell], spec: str | None) -> list[Cell]:
 
 def with_target(cells: Sequence[Cell], target: str | None, engine: str | None) -> list[Cell]:
     return [replace(c, target=target or c.target, engine=engine or c.engine) for c in cells]
+
+
+def profile_suppressions(profiles_file: str | Path | None = None) -> list[Any]:
+    """The `[[suppress]]` entries of the profile file (none when the default file is absent)."""
+    path, how = profiles_path(profiles_file)
+    if how == "default" and not Path(path).is_file():
+        return []
+    data, file = load_profiles(profiles_file)  # validated, [[suppress]] included
+    from matrix.sarif import check_suppress_table  # lazy: SARIF loads only for files that suppress
+
+    return check_suppress_table(data.get("suppress", []), f"{file} [[suppress]]")

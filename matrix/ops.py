@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from matrix.backend import write_atomic
 from matrix.cells import Cell
 from matrix.clients import Access, ClientFactory
 from matrix.errors import StackmatrixError, UsageError
+from matrix.files import write_atomic
 from matrix.leaks import find_leftovers, sweep
-from matrix.paths import build_dir
+from matrix.paths import build_dir, synth_file
 from matrix.targets.base import Deployment, deployments_dir
 
 # -- run ledgers -------------------------------------------------------------------------------
@@ -58,26 +58,14 @@ def ledgers() -> list[dict[str, Any]]:
 
 # -- deployment records ------------------------------------------------------------------------
 
-def _read_record(path: Path) -> Deployment:
-    try:
-        return Deployment(**json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError) as exc:
-        raise UsageError(f"deployment record {path} cannot be read ({type(exc).__name__}: {exc}); move it away "
-                         "(its cell may still be deployed: look in its account)") from exc
-
-
 def deployment_records() -> dict[str, Deployment]:
     """Every deployment record (build/deployments/*.json), by cell; an unreadable one is named."""
-    return {d.cell: d for d in (_read_record(p) for p in sorted(deployments_dir().glob("*.json")))}
+    return {d.cell: d for d in Deployment.all()}
 
 
 def load_record(cell_id: str) -> Deployment | None:
-    """The record of `cell_id`, looked up among the records' file names: a cell id given on the command
-    line never becomes a path (`../runs/x` must not read build/runs/x.json)."""
-    for path in deployments_dir().glob("*.json"):
-        if path.stem == cell_id:
-            return _read_record(path)
-    return None
+    """The record of `cell_id` (matrix/targets/base.py reads it), None when it has none."""
+    return Deployment.load(cell_id)
 
 
 def known_cells() -> list[str]:
@@ -152,7 +140,7 @@ def destroy_deployments(cells: list[str], profile_cells: list[Cell] | None, log:
                         allow_real_aws: bool = False) -> int:
     """Destroy the named deployed cells from their state; returns how many failed."""
     from matrix.engines import make_engine
-    from matrix.runner import RunOptions
+    from matrix.options import RunOptions
 
     records = deployment_records()
     wanted = cells or ([c.id for c in profile_cells if c.id in records] if profile_cells else sorted(records))
@@ -182,7 +170,7 @@ def destroy_deployments(cells: list[str], profile_cells: list[Cell] | None, log:
             target.vet_for_teardown([cell])
             access = target.reattach(d)
         clients = ClientFactory(access)
-        synth = build_dir() / "synth" / cell_id / "cdk.tf.json"
+        synth = synth_file(cell_id)
         if not synth.is_file():
             log(f"[{cell_id}] {synth} is missing: run `python -m matrix synth` for this cell first")
             failures += 1

@@ -26,14 +26,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import traceback
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,49 +42,17 @@ from matrix.clients import Access, ClientFactory
 from matrix.engines import make_engine
 from matrix.engines.embedded.readback import ReadBackMismatch
 from matrix.errors import StackmatrixError, UsageError
-from matrix.findings import record_strict_refusal
+from matrix.findings import policy_violations, record_strict_refusal
 from matrix.gates import GateReport
 from matrix.leaks import find_leftovers
 from matrix.ops import record_in_ledger
-from matrix.paths import BUILD_ENV, PROJECT_ROOT, allure_results_dir, build_dir, outputs_dir
+from matrix.options import RunOptions
+from matrix.paths import BUILD_ENV, PROJECT_ROOT, allure_results_dir, build_dir, outputs_dir, synth_file
 from matrix.progress import notify
 from matrix.redact import redact
 from matrix.results import CellResult, Step, now_ms
-from matrix.suites import SUITES, plugin_args
+from matrix.suites import pytest_command
 from matrix.targets.base import Deployment, Target
-
-
-@dataclass
-class RunOptions:
-    target: str = "moto"
-    engine: str = "embedded"
-    jobs: int = 2
-    keep: bool = False
-    bootstrap_backend: bool = False
-    lock_timeout: float = 0.0
-    force_unlock: bool = False
-    cell_timeout: float = 900.0
-    teardown_timeout: float = 600.0
-    endpoint: str | None = None
-    cdk: str | None = None
-    run_id: str | None = None
-    max_attempts: int = 8
-    skip_live: bool = False
-    synth_check: bool = True
-    extra_pytest: list[str] = field(default_factory=list)
-    expectations: dict[str, str] = field(default_factory=dict)  # scenario -> expectation override
-    chaos_seed: int = 0
-    dev: bool = False  # dev loop: skip the apply of a kept cell whose stack did not change
-    refresh: bool = False  # dev loop: apply (refresh against the account) even when unchanged
-    chaos_backend: str = "proxy"  # proxy | localstack (its Chaos API, where the edition has one)
-    strict: bool = True  # the strict emulator in front of moto / LocalStack (run --no-strict: off)
-    allow_real_aws: bool = False
-    yes: bool = False
-    max_cells: int | None = None
-    aws: dict[str, Any] = field(default_factory=dict)  # profile file [profiles.P.aws]
-    #: cell id -> a cdk.tf.json to deploy instead of the cell's synthesized one (not synthesized then);
-    #: the fidelity harness deploys mutated stacks this way (tests/fidelity/live_stage.py)
-    documents: dict[str, str] = field(default_factory=dict)
 
 
 def new_run_id() -> str:
@@ -231,7 +198,7 @@ class CellRun:
     def _deploy_and_test(self) -> None:
         cell, opts = self.cell, self.options
         given = opts.documents.get(cell.id)
-        synth = Path(given) if given else build_dir() / "synth" / cell.id / "cdk.tf.json"
+        synth = Path(given) if given else synth_file(cell.id)
         self.deployment = Deployment.load(cell.id)
         if self.deployment and (self.deployment.target != cell.target):
             raise UsageError(f"cell {cell.id} is deployed on {self.deployment.target} (build/deployments); "
@@ -408,7 +375,7 @@ class CellRun:
         self.say(f"backend: {step.message}")
 
     def _apply(self, step: Step) -> None:
-        from matrix.backend import LockHeld
+        from matrix.state.backend import LockHeld
 
         started = time.monotonic()
         position = self.clients.log_position() if self.clients is not None else 0
@@ -468,9 +435,7 @@ class CellRun:
         })
         junit = self.result.folder / "live-junit.xml"
         junit.unlink(missing_ok=True)
-        cmd = [sys.executable, "-m", "pytest", str(SUITES / "live"), "-q", "-p", "no:cacheprovider",
-               "--rootdir", str(SUITES), f"--alluredir={allure_results_dir()}", f"--junitxml={junit}",
-               *plugin_args(), *self.options.extra_pytest]
+        cmd = pytest_command("live", [f"--junitxml={junit}", *self.options.extra_pytest])
         remaining = max(30.0, self.options.cell_timeout)
         proc = subprocess.run(cmd, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=remaining,
                               check=False)
@@ -591,16 +556,6 @@ class StepFailed(StackmatrixError):
 NOT_AS_EXPECTED = (AssertionError, StepFailed, ReadBackMismatch)
 
 
-def policy_violations(cells: list[Cell]) -> list[Any]:
-    """The synth policy rules on synthesized cells, in this process (the dev loop's quick check)."""
-    from matrix.catalogue import Context, SynthDoc, check_docs
-
-    docs = [SynthDoc.load(build_dir() / "synth" / c.id / "cdk.tf.json",
-                          Context(cell=c.id, region=c.region, suffix=c.suffix, project_dir=PROJECT_ROOT))
-            for c in cells]
-    return check_docs(docs) if docs else []
-
-
 def suite_outcomes(junit: Path) -> dict[str, list[dict[str, str]]]:
     """The live suite's JUnit file as data: {"failed": [{"test", "message"}], "skipped": [{"test", "reason"}]}
     (a failure excused as a known emulator gap is a skip whose reason starts "Emulator gap")."""
@@ -646,10 +601,10 @@ def resource_mutations(clients: ClientFactory) -> int:
 
 def error_category(exc: BaseException) -> str:
     """The report category token (reports/categories.py) for a failure."""
-    from matrix.backend import LockHeld, MissingLockTable, MissingStateBucket, StateConflict, StateWriteFailed
     from matrix.clients import THROTTLE_CODES
     from matrix.engines.embedded.config import ConfigError
     from matrix.engines.embedded.resources.base import error_code
+    from matrix.state.backend import LockHeld, MissingLockTable, MissingStateBucket, StateConflict, StateWriteFailed
 
     if isinstance(exc, StepFailed):
         return exc.category

@@ -266,17 +266,6 @@ def check_suppress_table(entries: Any, where: str) -> list[Suppression]:
     return out
 
 
-def profile_suppressions(profiles_file: str | Path | None = None) -> list[Suppression]:
-    """The `[[suppress]]` entries of the profile file (none when the default file is absent)."""
-    from matrix.cells import load_profiles, profiles_path
-
-    path, how = profiles_path(profiles_file)
-    if how == "default" and not Path(path).is_file():
-        return []
-    data, file = load_profiles(profiles_file)  # validated, [[suppress]] included
-    return check_suppress_table(data.get("suppress", []), f"{file} [[suppress]]")
-
-
 def inline_suppression(location: Location, root: Path, rule: str) -> Suppression | None:
     """`# stackmatrix: ignore[RULE, ...] reason` on the construct's lines or the line just above."""
     if not location.in_python:

@@ -3,6 +3,8 @@
 The synth suite runs once over all cells of a run; the live and chaos suites run per cell, reading
 the cell from $STACKMATRIX_SUITE_CELLS / $STACKMATRIX_CELL. Results go to build/allure-results via
 allure-pytest; the return value is pytest's exit code (0 passed, 1 failed, 5 nothing collected).
+`pytest_command(suite, extra)` is the one command line for all three (the runner starts the live
+suite with it, the chaos driver the chaos suite).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def plugin_args() -> list[str]:
 
 
 def pytest_command(suite: str, extra: Sequence[str] = ()) -> list[str]:
+    """The one command line that runs a suite of suites/ (synth, live, chaos) in a child process."""
     return [
         sys.executable, "-m", "pytest", str(SUITES / suite), "-q", "-p", "no:cacheprovider",
         f"--alluredir={allure_results_dir()}", "--rootdir", str(SUITES), *plugin_args(), *extra,

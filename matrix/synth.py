@@ -24,7 +24,7 @@ from pathlib import Path
 
 from matrix.cells import Cell
 from matrix.errors import StackmatrixError, UsageError
-from matrix.paths import PROJECT_ROOT, synth_dir
+from matrix.paths import PROJECT_ROOT, synth_dir, synth_file
 from stack.cdk import ENV_VAR, FLAVORS, LOCATIONS_FILE
 
 STACK_SOURCES = PROJECT_ROOT / "stack"
@@ -38,7 +38,7 @@ class SynthResult:
     worker: dict = field(default_factory=dict)
 
     def path(self, cell_id: str) -> Path:
-        return synth_dir() / cell_id / "cdk.tf.json"
+        return synth_file(cell_id)
 
 
 def resolve_flavor(flavor: str | None) -> str:

@@ -1,6 +1,6 @@
 """Measuring helpers shared by the benchmarks: wall time of a callable, and the peak resident memory
 of a process tree (a child and all its descendants, e.g. the synth worker and its jsii node
-process), sampled from /proc every 20 ms."""
+process), sampled every 20 ms (matrix/procs.py reads /proc)."""
 
 from __future__ import annotations
 
@@ -13,33 +13,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            out.extend(int(c) for c in task.read_text().split())
-        except OSError:
-            continue
-    return out
-
-
-def _rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        return 0
-    return 0
+from matrix import procs
 
 
 def tree_rss_kb(pid: int) -> int:
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
-        total += _rss_kb(p)
-        todo.extend(_children(p))
+        total += procs.rss_kb(p) or 0
+        todo.extend(procs.children(p))
     return total
 
 

@@ -17,15 +17,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from dataclasses import replace
 from typing import Any
 
 from matrix.clients import Access
 from matrix.errors import UsageError
-from matrix.paths import PROJECT_ROOT, allure_results_dir, build_dir
+from matrix.paths import PROJECT_ROOT, build_dir, synth_file
 from matrix.results import Attachment, Step, now_ms
-from matrix.suites import SUITES, plugin_args
+from matrix.suites import pytest_command
 
 
 def chaos_scenario(fault: str | None, overrides: dict[str, str]) -> Any:
@@ -113,13 +112,13 @@ class ChaosDriver:
 
     def terraform_verdict(self) -> str:
         """What the real terraform binary says about the same backend (missing bucket scenario)."""
-        from matrix.backend import MissingStateBucket
         from matrix.engines.terraform import TerraformEngine, terraform_binary
+        from matrix.state.backend import MissingStateBucket
 
         run = self.run
         if terraform_binary() is None:
             return "terraform not on PATH: not asked"
-        synth = build_dir() / "synth" / run.cell.id / "cdk.tf.json"
+        synth = synth_file(run.cell.id)
         tf = TerraformEngine(run.cell.id, synth, run.clients, build_dir() / "terraform" / run.cell.id, run.options,
                              run_id=run.deployment.run_id, log=run.log)
         try:
@@ -164,8 +163,7 @@ class ChaosDriver:
         env = dict(os.environ, STACKMATRIX_CELL=json.dumps(run.cell.to_dict()), STACKMATRIX_CHAOS_REPORT=str(path),
                    STACKMATRIX_SUITE="chaos",
                    PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])))
-        cmd = [sys.executable, "-m", "pytest", str(SUITES / "chaos"), "-q", "-rfE", "-p", "no:cacheprovider",
-               "--rootdir", str(SUITES), f"--alluredir={allure_results_dir()}", *plugin_args()]
+        cmd = pytest_command("chaos", ["-rfE"])
         proc = subprocess.run(cmd, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
                               check=False)
         result.attach("chaos suite output", proc.stdout[-20000:] + proc.stderr[-5000:], "chaos-suite.txt",

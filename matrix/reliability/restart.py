@@ -32,11 +32,11 @@ import boto3
 from botocore.config import Config
 
 from matrix.clients import Access, ClientFactory
-from matrix.engines.embedded.state import State, StateError
 from matrix.reliability import census as cz
 from matrix.reliability.kill import StateWatcher
 from matrix.reliability.procs import Child
 from matrix.reliability.workspace import Moto, Workspace
+from matrix.state.tfstate import State, StateError
 
 CELL = "us-east-1-dev"
 #: how a failure may name the vanished emulator (botocore's connection errors, or the runner's own words)

@@ -36,10 +36,11 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from matrix.backend import write_atomic
 from matrix.clients import Access
 from matrix.errors import StackmatrixError, UsageError
+from matrix.files import write_atomic
 from matrix.paths import build_dir
+from matrix.procs import alive
 from matrix.targets.base import Target, account_for
 from matrix.targets.strict_front import StrictFront, strict_fact
 
@@ -58,16 +59,6 @@ def answers(url: str, timeout: float = 1.0) -> bool:
             return resp.status == 200
     except OSError:
         return False
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
 
 
 @dataclass
@@ -93,7 +84,7 @@ class MotoServer:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             return None
-        if data.get("pid") and pid_alive(int(data["pid"])) and answers(data["url"]):
+        if data.get("pid") and alive(int(data["pid"])) and answers(data["url"]):
             return cls(url=data["url"], pid=int(data["pid"]), mode="subprocess", owned=False)
         path.unlink(missing_ok=True)
         return None
@@ -138,14 +129,12 @@ class MotoServer:
         if self._threaded is not None:
             self._threaded.stop()
             return
-        if self.pid and pid_alive(self.pid):
+        if self.pid and alive(self.pid):
             os.kill(self.pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout
-            while pid_alive(self.pid) and time.monotonic() < deadline:
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(self.pid, os.WNOHANG)
+            while alive(self.pid) and time.monotonic() < deadline:  # reaps it: no zombie is left
                 time.sleep(0.05)
-            if pid_alive(self.pid):
+            if alive(self.pid):
                 os.kill(self.pid, signal.SIGKILL)
         self.record_path().unlink(missing_ok=True)
 

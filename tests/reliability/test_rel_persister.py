@@ -14,12 +14,11 @@ import json
 import threading
 import uuid
 
-from matrix.backend import StateBackend
 from matrix.clients import ClientFactory
-from matrix.engines.embedded.config import Backend
 from matrix.engines.embedded.engine import Persister
-from matrix.engines.embedded.state import State
 from matrix.reliability.workspace import fresh_access
+from matrix.state.backend import Backend, StateBackend
+from matrix.state.tfstate import State
 
 ROUNDS, THREADS, CHANGES = 30, 8, 20
 
