@@ -246,19 +246,14 @@ def cmd_destroy(args: argparse.Namespace) -> int:
     profile_cells = select_cells(args) if args.profile else None
     failures = destroy_deployments(args.cells, profile_cells, _progress, allow_real_aws=args.allow_real_aws)
     if not Deployment.all():  # no kept cell left: the dev loop is over
-        from matrix.targets.moto import MotoServer
         from matrix.targets.strict_front import stop_user_emulator_fronts
 
         stop_synth_daemons()
         for name in stop_user_emulator_fronts():
             _progress(f"stopped the strict emulator {name} (no kept cell needs it)")
-        server = MotoServer.recorded()
-        if server is not None and args.stop_emulator:
-            server.stop()
-            _progress(f"stopped the moto server at {server.url}")
-        elif server is not None:
-            _progress(f"the moto server at {server.url} stays up for later runs "
-                      "(python -m matrix destroy --stop-emulator stops it)")
+    from matrix.targets.moto import stop_recorded_if_unneeded
+
+    stop_recorded_if_unneeded(log=_progress)  # the moto server this tool started, once no cell needs it
     return 1 if failures else 0
 
 
@@ -380,7 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     _cell_selection(p, default_profile=None)
     p.add_argument("--allow-real-aws", action="store_true", help="needed to tear down cells in a real account")
     p.add_argument("--stop-emulator", action="store_true",
-                   help="when no kept cell is left, also stop the moto server the kept cells used")
+                   help="kept for scripts: the moto server this tool started always stops once no kept cell "
+                   "needs it")
     p.set_defaults(func=cmd_destroy)
 
     p = sub.add_parser("env", help="shell exports that reach a kept cell's account")

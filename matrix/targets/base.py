@@ -113,6 +113,22 @@ class Deployment:
         return [cls.read(p) for p in sorted(deployments_dir().glob("*.json"))]
 
 
+def cells_on(*urls: str | None) -> list[str]:
+    """The cells whose deployment record reaches an emulator at one of `urls` (as its endpoint, or as
+    the emulator behind its strict front). A record that cannot be read counts: it may."""
+    wanted = {u.rstrip("/") for u in urls if u}
+    out = []
+    for path in sorted(deployments_dir().glob("*.json")):
+        try:
+            d = Deployment.read(path)
+        except UsageError:
+            out.append(path.stem)
+            continue
+        if {(d.endpoint or "").rstrip("/"), (d.emulator or "").rstrip("/")} & wanted:
+            out.append(d.cell)
+    return out
+
+
 class Target:
     """A place to deploy: `start()`, `access(cell, run_id)` per cell, `stop()`."""
 

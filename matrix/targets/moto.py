@@ -6,6 +6,11 @@ in-process (`ThreadedMotoServer`, mode "threaded"); `nox -s bench -- deploy` mea
 A server this tool started is recorded in build/emulators/moto.json and reused by later runs while
 it answers (the dev loop keeps cells on it); `--endpoint URL` names one the user runs.
 
+Its lifetime has one owner, `stop_recorded_if_unneeded()`: the recorded server (and its strict
+front) stops as soon as no deployment record names it, whichever command removed the last one: the
+end of a run that re-deployed and destroyed a kept cell, or `destroy`. A run that keeps cells leaves
+it up; a server the user runs (`--endpoint`) is never stopped.
+
 `MotoTarget.access()` creates, inside moto, an IAM user with an access key in the cell's own
 account (chosen with the `x-moto-account-id` header once). moto maps those keys to that account on
 every later request, so terraform, the AWS CLI and boto3 all land in the cell's account without
@@ -41,7 +46,7 @@ from matrix.errors import StackmatrixError, UsageError
 from matrix.files import write_atomic
 from matrix.paths import build_dir
 from matrix.procs import alive
-from matrix.targets.base import Target, account_for
+from matrix.targets.base import Target, account_for, cells_on
 from matrix.targets.strict_front import StrictFront, strict_fact
 
 IAM_USER = "stackmatrix-runner"
@@ -224,8 +229,27 @@ class MotoTarget(Target):
                 "strict": strict_fact(self.front, self.emulator_url)}
 
     def stop(self, keep_running: bool = False) -> None:
+        """End of a run. `keep_running` says the run kept cells; the deployment records decide, though:
+        a cell an earlier run kept and this run destroyed no longer holds the server it was kept on."""
         if self.server is not None and self.server.owned and not keep_running:
             self.server.stop()  # its strict front with it
-        elif self.front is not None and self.front_started and not keep_running and self.server is None:
+        elif self.server is not None:
+            stop_recorded_if_unneeded(self.server)  # kept for cells: stops once no record names it
+        elif self.front is not None and self.front_started and not keep_running:
             self.front.stop()  # in front of a server the user runs: ours to stop
+
+
+def stop_recorded_if_unneeded(server: MotoServer | None = None, log: Any = None) -> bool:
+    """Stop the recorded moto server this tool started (and its strict front) when no deployment record
+    names it any more; True when it was stopped. An unreadable record counts as needing it."""
+    server = server or MotoServer.recorded()
+    if server is None or server.mode != "subprocess":
+        return False
+    users = cells_on(server.url)
+    if users:
+        return False
+    server.stop()
+    if log is not None:
+        log(f"stopped the moto server at {server.url} (no kept cell needs it)")
+    return True
 
