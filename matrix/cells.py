@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from matrix.chaos.scenarios import SCENARIOS, scenario
 from matrix.errors import UsageError
 from matrix.gates import check_table as check_gates
 from matrix.gates import limits_for
@@ -94,8 +95,6 @@ class Cell:
         stack_id = f"vpc-{name_suffix}-{self.region}"
         b = {**s.get("backend", {}), **(backend or {})}
         if self.fault:
-            from matrix.chaos.scenarios import scenario
-
             chosen = scenario(self.fault)
             if chosen is not None and chosen.backend_bucket:
                 b["bucket"] = chosen.backend_bucket  # a scenario that breaks its bucket gets its own
@@ -307,10 +306,6 @@ def _check_faults(names: Iterable[str], source: str) -> None:
 
 
 def known_faults() -> set[str]:
-    try:
-        from matrix.chaos.scenarios import SCENARIOS
-    except ImportError:
-        return set()
     return set(SCENARIOS)
 
 

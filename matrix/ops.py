@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from matrix.cells import Cell
+from matrix.cells import Cell, run_settings
 from matrix.clients import Access, ClientFactory
 from matrix.errors import StackmatrixError, UsageError
 from matrix.files import write_atomic
-from matrix.leaks import find_leftovers, sweep
+from matrix.leaks import destroy_and_check, find_leftovers, sweep
+from matrix.options import RunOptions
 from matrix.paths import build_dir, synth_file
 from matrix.targets.base import Deployment, deployments_dir
 
@@ -104,10 +105,10 @@ def _emulator_answers(target: str, url: str | None) -> bool:
     if not url:
         return False
     if target == "moto":
-        from matrix.targets.moto import answers
+        from matrix.targets.moto import answers  # lazy: only for a record on that emulator
 
         return answers(url, 2)
-    from matrix.targets.localstack_host import health
+    from matrix.targets.localstack_host import health  # lazy: only for a record on that emulator
 
     return health(url) is not None
 
@@ -122,7 +123,7 @@ def reach(d: Deployment) -> str | None:
         return d.endpoint
     if not (d.emulator and d.strict_front and _emulator_answers(d.target, d.emulator)):
         return None
-    from matrix.targets.strict_front import StrictFront, port_of
+    from matrix.targets.strict_front import StrictFront, port_of  # lazy: only for a record on that emulator
 
     front = StrictFront.ensure(d.strict_front, d.emulator, port=port_of(d.endpoint or ""))
     if front.url != d.endpoint:
@@ -139,8 +140,7 @@ def _target_for(d: Deployment):
 def destroy_deployments(cells: list[str], profile_cells: list[Cell] | None, log: Callable[[str], None],
                         allow_real_aws: bool = False) -> int:
     """Destroy the named deployed cells from their state; returns how many failed."""
-    from matrix.engines import make_engine
-    from matrix.options import RunOptions
+    from matrix.engines import make_engine  # lazy: `env` and `sweep` never load an engine
 
     records = deployment_records()
     wanted = cells or ([c.id for c in profile_cells if c.id in records] if profile_cells else sorted(records))
@@ -162,8 +162,7 @@ def destroy_deployments(cells: list[str], profile_cells: list[Cell] | None, log:
         cell = d.as_cell()
         access = d.access()
         if d.target == "aws":
-            from matrix.cells import run_settings
-            from matrix.targets.aws import AwsTarget
+            from matrix.targets.aws import AwsTarget  # lazy: only for a record on that emulator
 
             aws = run_settings(d.matrix_profile).get("aws") or {} if d.matrix_profile else {}
             target = AwsTarget(RunOptions(target="aws", allow_real_aws=allow_real_aws, aws=aws), log)
@@ -179,10 +178,7 @@ def destroy_deployments(cells: list[str], profile_cells: list[Cell] | None, log:
                              log, threading.Event())
         try:
             state = engine.backend.read()[0] if hasattr(engine, "backend") else None
-            before = {a: state.get(a) or {} for a in state.addresses()} if state else {}
-            count = engine.destroy()
-            left = find_leftovers(clients, d.region, {"RunId": d.run_id, "EnvironmentSuffix": cell.suffix},
-                                  fault=cell.fault, state_ids=before, iam_prefix=cell.stack_config().project)
+            count, left = destroy_and_check(engine, clients, cell, d.run_id, state)
             if left:
                 failures += 1
                 log(f"[{cell_id}] destroyed {count}, but leftovers remain: {', '.join(x.line() for x in left)}")
@@ -223,8 +219,8 @@ def sweep_targets(run_id: str | None, all_runs: bool) -> list[SweepTarget]:
 
 
 def run_sweep(run_id: str | None, all_runs: bool, dry_run: bool, log: Callable[[str], None]) -> int:
-    from matrix.targets.localstack_host import health
-    from matrix.targets.moto import answers
+    from matrix.targets.localstack_host import health  # lazy: only for a record on that emulator
+    from matrix.targets.moto import answers  # lazy: only for a record on that emulator
 
     failures = 0
     found_any = 0

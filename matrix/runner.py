@@ -44,7 +44,7 @@ from matrix.engines.embedded.readback import ReadBackMismatch
 from matrix.errors import StackmatrixError, UsageError
 from matrix.findings import policy_violations, record_strict_refusal
 from matrix.gates import GateReport
-from matrix.leaks import find_leftovers
+from matrix.leaks import cell_leftovers, state_ids
 from matrix.ops import record_in_ledger
 from matrix.options import RunOptions
 from matrix.paths import BUILD_ENV, PROJECT_ROOT, allure_results_dir, build_dir, outputs_dir, synth_file
@@ -332,10 +332,8 @@ class CellRun:
         except Exception as exc:
             return {"readable": False, "error": redact(f"{type(exc).__name__}: {exc}")}
         recorded = {(state.get(a) or {}).get("id") for a in state.addresses()}
-        tags = {"RunId": self.deployment.run_id, "EnvironmentSuffix": self.cell.suffix}
         try:
-            live = find_leftovers(self.clients, self.cell.region, tags, fault=self.cell.fault,
-                                  iam_prefix=self.cell.stack_config().project)
+            live = cell_leftovers(self.clients, self.cell, self.deployment.run_id)
         except Exception as exc:
             return {"readable": True, "serial": state.serial, "error": f"listing live resources: {exc}"}
         missing = sorted(lo.line() for lo in live if lo.id not in recorded and lo.type != "aws_route_table_association")
@@ -491,10 +489,7 @@ class CellRun:
             self.deployment.remove()
 
     def _state_ids(self) -> dict[str, dict[str, Any]]:
-        state = getattr(self.engine, "state", None)
-        if state is None:
-            return {}
-        return {a: state.get(a) or {} for a in state.addresses()}
+        return state_ids(getattr(self.engine, "state", None))
 
     def _destroy(self, step: Step) -> None:
         started = time.monotonic()
@@ -507,11 +502,8 @@ class CellRun:
                 self.chaos.notes["state_local"] = str(self.engine.backend.local_path)
         self.say(f"destroy: {count} resource(s) in {time.monotonic() - started:.1f} s")
 
-    def _leak_check(self, step: Step, state_ids: dict[str, dict[str, Any]]) -> None:
-        cfg = self.cell.stack_config()
-        tags = {"RunId": self.deployment.run_id, "EnvironmentSuffix": self.cell.suffix}
-        leftovers = find_leftovers(self.clients, self.cell.region, tags, fault=self.cell.fault,
-                                   state_ids=state_ids, iam_prefix=cfg.project)
+    def _leak_check(self, step: Step, before: dict[str, dict[str, Any]]) -> None:
+        leftovers = cell_leftovers(self.clients, self.cell, self.deployment.run_id, before)
         self.result.leaks = [lo.line() for lo in leftovers]
         if leftovers:
             self.result.attach("leaked resources", "\n".join(self.result.leaks) + "\n", "leaks.txt", step=step)

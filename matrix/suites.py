@@ -24,7 +24,7 @@ SUITES = PROJECT_ROOT / "suites"
 def plugin_args() -> list[str]:
     """Load the Allure labelling plugin when the reports package is importable."""
     try:
-        import reports.pytest_plugin  # noqa: F401
+        import reports.pytest_plugin  # noqa: F401  # lazy: optional, present with the reports package
     except ImportError:
         return []
     return ["-p", "reports.pytest_plugin"]

@@ -27,6 +27,7 @@ from typing import Any
 if __name__ == "__main__" and __package__ in (None, ""):  # run as a file by the cdktf CLI
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from matrix.cells import load_profile_cells
 from matrix.files import write_atomic
 from matrix.paths import SYNTH_FILE
 from stack.cdk import load, record_locations, stop_runtime
@@ -91,8 +92,6 @@ def _worker() -> None:
 
 def _cli_app() -> None:
     """Entry for the cdktf CLI: synthesize a profile's cells into CDKTF_OUTDIR."""
-    from matrix.cells import load_profile_cells
-
     profile = os.environ.get("STACKMATRIX_PROFILE", "dev")
     wanted = [c for c in os.environ.get("STACKMATRIX_CELLS", "").split(",") if c]
     cells = load_profile_cells(profile)

@@ -55,9 +55,9 @@ def add_proxy_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 
 
 def cmd_proxy(args: argparse.Namespace) -> int:
-    from matrix.chaos.faultlog import FaultLog
-    from matrix.chaos.proxy import FaultProxy
-    from matrix.chaos.rules import RuleSet, load_rules
+    from matrix.chaos.faultlog import FaultLog  # lazy: building the CLI parser must not load the proxy
+    from matrix.chaos.proxy import FaultProxy  # lazy: building the CLI parser must not load the proxy
+    from matrix.chaos.rules import RuleSet, load_rules  # lazy: building the CLI parser must not load the proxy
 
     rules = load_rules(args.rules, seed=args.seed) if args.rules else RuleSet(seed=args.seed or 0)
     proxy = FaultProxy(args.upstream, rules, fault_log=None, cell=args.cell, port=args.port,

@@ -20,10 +20,12 @@ import subprocess
 from dataclasses import replace
 from typing import Any
 
+from matrix.chaos.scenarios import scenario, with_expectation
 from matrix.clients import Access
 from matrix.errors import UsageError
 from matrix.paths import PROJECT_ROOT, build_dir, synth_file
 from matrix.results import Attachment, Step, now_ms
+from matrix.state.backend import MissingStateBucket
 from matrix.suites import pytest_command
 
 
@@ -31,7 +33,6 @@ def chaos_scenario(fault: str | None, overrides: dict[str, str]) -> Any:
     """The cell's scenario, judged against `--expect` when the user overrides its expectation."""
     if not fault:
         return None
-    from matrix.chaos.scenarios import scenario, with_expectation
 
     chosen = scenario(fault)
     if chosen is not None and fault in overrides:
@@ -51,7 +52,7 @@ class ChaosDriver:
     # -- faults ------------------------------------------------------------------------------
     def arm(self, access: Access) -> Access:
         """Arm the scenario's rules now; returns the access the cell's clients must use."""
-        from matrix.chaos import FaultLog, FaultProxy, parse_rules
+        from matrix.chaos import FaultLog, FaultProxy, parse_rules  # lazy: only fault cells load it
 
         run, s = self.run, self.scenario
         if not s.rules:
@@ -59,7 +60,7 @@ class ChaosDriver:
         rules = parse_rules(list(s.rules), source=f"scenario {s.name}", seed=run.options.chaos_seed)
         fault_log = FaultLog(run.result.folder / "faults.jsonl")
         if run.options.chaos_backend == "localstack":
-            from matrix.chaos.localstack_api import LocalStackChaos
+            from matrix.chaos.localstack_api import LocalStackChaos  # lazy: only fault cells load it
 
             self.localstack = LocalStackChaos(access.endpoint)
             self.localstack.set_faults(rules)
@@ -71,7 +72,7 @@ class ChaosDriver:
             return replace(access, endpoint=self.proxy.url)
         # a real account: no proxy in front of TLS endpoints; the same rules inside our clients, and
         # an AWS FIS template for the EC2 part, for the user to run against every client
-        from matrix.chaos.hooks import FaultHooks
+        from matrix.chaos.hooks import FaultHooks  # lazy: only fault cells load it
 
         self.hooks = FaultHooks(rules, fault_log=fault_log, cell=run.cell.id)
         self._write_fis_template(rules)
@@ -84,7 +85,7 @@ class ChaosDriver:
             self.hooks.install_session(clients.session)
 
     def _write_fis_template(self, rules: Any) -> None:
-        from matrix.chaos.fis import fis_template
+        from matrix.chaos.fis import fis_template  # lazy: only fault cells load it
 
         run = self.run
         account = run.deployment.account_id if run.deployment else "123456789012"
@@ -112,8 +113,7 @@ class ChaosDriver:
 
     def terraform_verdict(self) -> str:
         """What the real terraform binary says about the same backend (missing bucket scenario)."""
-        from matrix.engines.terraform import TerraformEngine, terraform_binary
-        from matrix.state.backend import MissingStateBucket
+        from matrix.engines.terraform import TerraformEngine, terraform_binary  # lazy: only fault cells load it
 
         run = self.run
         if terraform_binary() is None:

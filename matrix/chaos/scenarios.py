@@ -65,7 +65,7 @@ STALE_HOLDER = "ci-runner-42@build-host-7"
 
 def plant_stale_lock(run: Any) -> str:
     """A lock left by a run on another host that died mid-apply (terraform's format)."""
-    from matrix.state.backend import LockInfo
+    from matrix.state.backend import LockInfo  # lazy: `cells` checks fault names without loading botocore
 
     backend = run.engine.backend
     backend.check(bootstrap=True)

@@ -13,19 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from matrix.clients import ClientFactory
+from matrix.paths import build_dir
 
 
 def make_engine(cell: Any, synth_path: Path, clients: ClientFactory, options: Any, run_id: str,
                 log: Callable[[str], None], cancel: threading.Event) -> Any:
-    from matrix.paths import build_dir
-
     state_dir = build_dir() / "state" / cell.id
     if cell.engine == "terraform":
-        from matrix.engines.terraform import TerraformEngine
+        from matrix.engines.terraform import TerraformEngine  # lazy: a cell loads only its own engine
 
         return TerraformEngine(cell.id, synth_path, clients, build_dir() / "terraform" / cell.id, options,
                                run_id=run_id, log=log, cancel=cancel)
-    from matrix.engines.embedded.engine import EmbeddedEngine, EngineOptions
+    from matrix.engines.embedded.engine import EmbeddedEngine, EngineOptions  # lazy: a cell loads only its own engine
 
     return EmbeddedEngine(
         cell.id, synth_path, clients, state_dir,

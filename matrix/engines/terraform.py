@@ -29,7 +29,7 @@ from typing import Any
 
 from matrix.clients import ClientFactory
 from matrix.errors import StackmatrixError
-from matrix.paths import build_dir
+from matrix.paths import SYNTH_FILE, build_dir
 from matrix.redact import redact
 from matrix.state.backend import LockHeld, MissingStateBucket, StateBackend, backend_of
 
@@ -152,7 +152,7 @@ class TerraformEngine:
             override.pop("provider", None)
         else:
             doc, override = self.doc, self._override()
-        (work / "cdk.tf.json").write_text(json.dumps(doc, indent=2))
+        (work / SYNTH_FILE).write_text(json.dumps(doc, indent=2))
         target = work / "stackmatrix_override.tf.json"
         if override:
             target.write_text(json.dumps(override, indent=2))

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from matrix.cells import Cell
 from matrix.clients import Access
 from matrix.errors import UsageError
 from matrix.files import write_atomic
@@ -77,8 +78,6 @@ class Deployment:
 
     def as_cell(self) -> Any:
         """The cell this record deployed, enough to destroy and leak-check it."""
-        from matrix.cells import Cell
-
         return Cell(self.region, self.suffix, self.fault, self.target, self.engine, self.matrix_profile,
                     {"project": self.project})
 

@@ -74,6 +74,7 @@ from matrix.errors import StackmatrixError
 from matrix.files import write_atomic
 from matrix.paths import PROJECT_ROOT, build_dir
 from matrix.redact import SECRET_ENV, redact, redact_obj
+from matrix.targets.strict_front import StrictFront
 
 #: The newest localstack-core that runs on the project's Python 3.11. 4.14.0 and 2026.3.0 install there
 #: (their metadata says Python >= 3.10) but cannot be imported: localstack/services/stores.py declares
@@ -561,8 +562,6 @@ FRONT = "localstack"  # the record name of the strict emulator in front of the m
 def stop(timeout: float = 10) -> bool:
     """Stop the recorded server and the strict emulator in front of it (matrix/targets/strict_front.py):
     SIGTERM, SIGKILL after `timeout`; remove the records. False if no server ran."""
-    from matrix.targets.strict_front import StrictFront
-
     StrictFront.stop_named(FRONT)
     with _locked(state_dir() / ".lock"):
         doc = _read_state()
