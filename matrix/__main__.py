@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from matrix.cells import check_global_names, expand, profile_gates, profile_suppressions, run_settings, shard
-from matrix.chaos.scenarios import EXPECTATIONS, SCENARIOS
 from matrix.errors import StackmatrixError, UsageError, exit_code
 from matrix.gates import evaluate, narrowing
 from matrix.options import RunOptions
@@ -140,6 +139,8 @@ def run_options(args: argparse.Namespace, cells) -> object:
                          "--engine embedded")
     expectations = {}
     for item in args.expect or []:
+        from matrix.chaos.scenarios import EXPECTATIONS, SCENARIOS  # lazy: the chaos package, for --expect only
+
         name, _, kind = item.partition("=")
         if name not in SCENARIOS or kind not in EXPECTATIONS:
             raise UsageError(f"--expect {item!r}: use SCENARIO=KIND with SCENARIO one of {', '.join(SCENARIOS)} "

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from matrix.chaos.scenarios import SCENARIOS, scenario
 from matrix.errors import UsageError
 from matrix.gates import check_table as check_gates
 from matrix.gates import limits_for
@@ -95,6 +94,8 @@ class Cell:
         stack_id = f"vpc-{name_suffix}-{self.region}"
         b = {**s.get("backend", {}), **(backend or {})}
         if self.fault:
+            from matrix.chaos.scenarios import scenario  # lazy: the chaos package loads for fault cells only
+
             chosen = scenario(self.fault)
             if chosen is not None and chosen.backend_bucket:
                 b["bucket"] = chosen.backend_bucket  # a scenario that breaks its bucket gets its own
@@ -306,6 +307,8 @@ def _check_faults(names: Iterable[str], source: str) -> None:
 
 
 def known_faults() -> set[str]:
+    from matrix.chaos.scenarios import SCENARIOS  # lazy: the chaos package loads when faults are named
+
     return set(SCENARIOS)
 
 
