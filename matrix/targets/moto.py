@@ -6,10 +6,12 @@ in-process (`ThreadedMotoServer`, mode "threaded"); `nox -s bench -- deploy` mea
 A server this tool started is recorded in build/emulators/moto.json and reused by later runs while
 it answers (the dev loop keeps cells on it); `--endpoint URL` names one the user runs.
 
-Its lifetime has one owner, `stop_recorded_if_unneeded()`: the recorded server (and its strict
-front) stops as soon as no deployment record names it, whichever command removed the last one: the
-end of a run that re-deployed and destroyed a kept cell, or `destroy`. A run that keeps cells leaves
-it up; a server the user runs (`--endpoint`) is never stopped.
+Its lifetime has one rule, kept by `MotoTarget.stop()` at the end of a run and by
+`stop_recorded_if_unneeded()` in `destroy`: the server (and its strict front) stops as soon as no
+deployment record names it, whichever command removed the last one. A run that ends with records
+naming it marks the record `kept`; a later run that reuses a kept server adopts it (and decides at
+its own end), while a run that merely reuses the server of a run still going never stops it. A
+server the user runs (`--endpoint`) is never stopped.
 
 `MotoTarget.access()` creates, inside moto, an IAM user with an access key in the cell's own
 account (chosen with the `x-moto-account-id` header once). moto maps those keys to that account on
@@ -72,6 +74,7 @@ class MotoServer:
     pid: int | None = None
     mode: str = "subprocess"
     owned: bool = False
+    kept: bool = False  # left running for cells whose records name it (no run is using it)
     _threaded: Any = None
 
     @staticmethod
@@ -90,7 +93,8 @@ class MotoServer:
         except (OSError, ValueError):
             return None
         if data.get("pid") and alive(int(data["pid"])) and answers(data["url"]):
-            return cls(url=data["url"], pid=int(data["pid"]), mode="subprocess", owned=False)
+            return cls(url=data["url"], pid=int(data["pid"]), mode="subprocess", owned=False,
+                       kept=bool(data.get("kept")))
         path.unlink(missing_ok=True)
         return None
 
@@ -125,8 +129,17 @@ class MotoServer:
                 raise StackmatrixError(f"moto server did not answer on {url} within {timeout:.0f} s; see {log}")
             time.sleep(0.1)
         server = cls(url=url, pid=proc.pid, mode="subprocess", owned=True)
-        write_atomic(cls.record_path(), json.dumps({"url": url, "pid": proc.pid, "started": time.time()}))
+        server.save()
         return server
+
+    def save(self) -> None:
+        write_atomic(self.record_path(), json.dumps({"url": self.url, "pid": self.pid, "kept": self.kept}))
+
+    def mark_kept(self, kept: bool) -> None:
+        """Record whether the server stays up for kept cells (True) or a run is using it (False)."""
+        if self.mode == "subprocess" and self.kept != kept:
+            self.kept = kept
+            self.save()
 
     def stop(self, timeout: float = 10) -> None:
         """Stop the server and the strict emulator in front of it."""
@@ -182,6 +195,9 @@ class MotoTarget(Target):
             self.server = MotoServer.recorded() if self.mode == "subprocess" else None
             if self.server is None:
                 self.server = MotoServer.start(self.mode)
+            elif self.server.kept:  # left up for kept cells: this run adopts it and decides at its end
+                self.server.owned = True
+                self.server.mark_kept(False)
             self.emulator_url = self.server.url
         self.endpoint = self.emulator_url
         if self.strict:
@@ -229,21 +245,26 @@ class MotoTarget(Target):
                 "strict": strict_fact(self.front, self.emulator_url)}
 
     def stop(self, keep_running: bool = False) -> None:
-        """End of a run. `keep_running` says the run kept cells; the deployment records decide, though:
-        a cell an earlier run kept and this run destroyed no longer holds the server it was kept on."""
-        if self.server is not None and self.server.owned and not keep_running:
-            self.server.stop()  # its strict front with it
-        elif self.server is not None:
-            stop_recorded_if_unneeded(self.server)  # kept for cells: stops once no record names it
-        elif self.front is not None and self.front_started and not keep_running:
+        """End of a run. `keep_running` says the run kept cells; for a server this tool started the
+        deployment records decide: a cell an earlier run kept and this run destroyed no longer holds it."""
+        if self.server is not None and self.server.owned and self.server.mode == "subprocess":
+            if cells_on(self.server.url):
+                self.server.mark_kept(True)  # kept cells (this run's or earlier ones) still need it
+            else:
+                self.server.stop()  # its strict front with it
+        elif self.server is not None and self.server.owned and not keep_running:
+            self.server.stop()  # in-process: it ends with us anyway
+        elif self.server is None and self.front is not None and self.front_started and not keep_running:
             self.front.stop()  # in front of a server the user runs: ours to stop
+        # a server another run started and still uses (not kept): left alone
 
 
 def stop_recorded_if_unneeded(server: MotoServer | None = None, log: Any = None) -> bool:
-    """Stop the recorded moto server this tool started (and its strict front) when no deployment record
-    names it any more; True when it was stopped. An unreadable record counts as needing it."""
+    """Stop the recorded moto server kept for cells (and its strict front) when no deployment record
+    names it any more; True when it was stopped. A server a run is using (not kept) is left alone; an
+    unreadable record counts as needing it."""
     server = server or MotoServer.recorded()
-    if server is None or server.mode != "subprocess":
+    if server is None or server.mode != "subprocess" or not server.kept:
         return False
     users = cells_on(server.url)
     if users:
