@@ -170,3 +170,11 @@ def test_function_level_imports_say_why():
                                                ("matrix.chaos.cli", "cli"), ("matrix.chaos.proxy", "stages")])
 def test_layer_map_reads_as_written(module, layer):
     assert layer_of(module) == layer
+
+
+def test_the_engines_share_state_code_not_each_other():
+    """Both engines build on matrix/state/; neither reaches into the other, and the state package
+    depends on no engine."""
+    assert [t for t, _, _ in GRAPH["matrix.engines.terraform"] if t.startswith("matrix.engines.embedded")] == []
+    for module in (m for m in MODULES if m.startswith("matrix.state")):
+        assert [t for t, _, _ in GRAPH[module] if t.startswith("matrix.engines")] == [], module
