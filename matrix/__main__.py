@@ -3,6 +3,10 @@
 Each command parses its flags here and calls the module that does the work; exit codes are
 0 (all good), 1 (something ran and failed or found violations), 2 (bad input, nothing run).
 Bad input is any `UsageError`: its message names the value, where it came from and what is allowed.
+
+Start-up stays fast: at the top only what every command needs (profiles and cells, options, exit
+codes); each command imports its machinery (boto3, moto, the CDK, the report) itself, marked
+`# lazy` (tests/test_layers.py checks the marks), so `cells` and `env` never load what they do not use.
 """
 
 from __future__ import annotations
@@ -11,11 +15,14 @@ import argparse
 import json
 import signal
 import sys
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from matrix.errors import StackmatrixError, UsageError
+from matrix.cells import check_global_names, expand, profile_gates, profile_suppressions, run_settings, shard
+from matrix.errors import StackmatrixError, UsageError, exit_code
+from matrix.gates import evaluate, narrowing
+from matrix.options import RunOptions
+from matrix.paths import synth_file
 from matrix.progress import for_stream
 
 
@@ -33,8 +40,6 @@ def _cell_selection(p: argparse.ArgumentParser, default_profile: str | None = "d
 
 
 def select_cells(args: argparse.Namespace):
-    from matrix.cells import check_global_names, expand, shard
-
     cells = expand(
         args.profile, regions=args.region, suffixes=args.suffix, faults=args.fault,
         target=args.target, engine=args.engine, profiles_file=args.profiles,
@@ -66,7 +71,7 @@ def cmd_cells(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from matrix.synth import synthesize
+    from matrix.synth import synthesize  # lazy: loaded by its command only
 
     cells = select_cells(args)
     result = synthesize(cells, flavor=args.cdk, force=args.force, progress=_progress)
@@ -76,7 +81,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     _progress(f"synth: {len(result.synthesized)} synthesized, {len(result.cached)} from cache, "
               f"{result.seconds:.2f} s")
     if args.check:
-        from matrix.suites import run_synth_suite
+        from matrix.suites import run_synth_suite  # lazy: loaded by its command only
 
         code = run_synth_suite(cells)
         if code != 0:
@@ -86,8 +91,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from matrix.check import check
-    from matrix.sarif import build_log, profile_suppressions
+    from matrix.check import check  # lazy: loaded by its command only
+    from matrix.sarif import build_log  # lazy: loaded by its command only
 
     result = check([Path(f) for f in args.files], project=Path(args.project) if args.project else None,
                    region=args.region, suffix=args.suffix, suppressions=profile_suppressions(args.profiles))
@@ -121,9 +126,6 @@ def chaos_backend(args: argparse.Namespace, cells) -> str:
 def run_options(args: argparse.Namespace, cells) -> object:
     import shutil
 
-    from matrix.cells import run_settings
-    from matrix.runner import RunOptions
-
     settings = run_settings(args.profile, args.profiles)
     if args.jobs is None:
         args.jobs = settings.get("jobs") or 2
@@ -137,7 +139,7 @@ def run_options(args: argparse.Namespace, cells) -> object:
                          "--engine embedded")
     expectations = {}
     for item in args.expect or []:
-        from matrix.chaos.scenarios import EXPECTATIONS, SCENARIOS
+        from matrix.chaos.scenarios import EXPECTATIONS, SCENARIOS  # lazy: the chaos package, for --expect only
 
         name, _, kind = item.partition("=")
         if name not in SCENARIOS or kind not in EXPECTATIONS:
@@ -156,20 +158,22 @@ def run_options(args: argparse.Namespace, cells) -> object:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from matrix.runner import Runner, start_reports, summarize, write_run_record
+    from matrix.runner import (  # lazy: loaded by its command only
+        Runner,
+        start_reports,
+        summarize,
+        write_run_record,
+    )
 
     cells = select_cells(args)
     if not cells:
         raise UsageError(f"--shard {args.shard} selects no cell of profile {args.profile}")
     options = run_options(args, cells)
-    from matrix.cells import profile_gates
-    from matrix.gates import evaluate, narrowing
-
     limits = profile_gates(args.profile, args.profiles)
     display = for_stream(sys.stderr, total=len(cells), jobs=options.jobs, title=f"stackmatrix {args.profile}")
     runner = Runner(cells, options, progress=display)
     if options.target == "aws":  # every refusal happens here, before anything is written or created
-        from matrix.targets.aws import AwsTarget
+        from matrix.targets.aws import AwsTarget  # lazy: loaded by its command only
 
         runner.target = AwsTarget(options, _progress)
         runner.target.vet(cells)  # may ask for "yes": before the live display takes the terminal
@@ -187,12 +191,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         write_run_record(result, options)
         for line in summarize(result):
             print(line)
-        from matrix.findings import describe, write_run_sarif
-        from matrix.sarif import profile_suppressions
+        from matrix.findings import (  # lazy: loaded by its command only
+            describe,
+            write_run_sarif,
+        )
 
         print(describe(*write_run_sarif(cells, profile_suppressions(args.profiles))))
         if not args.no_report:
-            from reports.build import build_report
+            from reports.build import build_report  # lazy: loaded by its command only
 
             run_info.update(runner.target_facts)
             outcome = build_report(run=run_info, gates=result.gates)
@@ -213,7 +219,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_dev(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from matrix.devloop import iteration, watch
+    from matrix.devloop import iteration, watch  # lazy: loaded by its command only
 
     args.keep = True
     cells = select_cells(args)
@@ -224,14 +230,14 @@ def cmd_dev(args: argparse.Namespace) -> int:
         return watch(lambda: select_cells(args), options, _progress)
     worker = None
     if not args.no_daemon:
-        from matrix.synthd import DaemonWorker
+        from matrix.synthd import DaemonWorker  # lazy: loaded by its command only
 
         worker = DaemonWorker(_progress)
     code, seconds = iteration(cells, options, _progress, synth_worker=worker)
     _progress(f"dev: redeployed and retested in {seconds:.1f} s; the cell stays deployed "
               f"(python -m matrix env {cells[0].id} / python -m matrix destroy)")
     if args.report:
-        from reports.build import build_report
+        from reports.build import build_report  # lazy: loaded by its command only
 
         for line in build_report(run={"profile": args.profile, "target": options.target}).lines():
             print(line)
@@ -239,38 +245,33 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def cmd_destroy(args: argparse.Namespace) -> int:
-    from matrix.ops import destroy_deployments
-    from matrix.synthd import stop as stop_synth_daemons
-    from matrix.targets.base import Deployment
+    from matrix.ops import destroy_deployments  # lazy: loaded by its command only
+    from matrix.synthd import stop as stop_synth_daemons  # lazy: loaded by its command only
+    from matrix.targets.base import Deployment  # lazy: loaded by its command only
 
     profile_cells = select_cells(args) if args.profile else None
     failures = destroy_deployments(args.cells, profile_cells, _progress, allow_real_aws=args.allow_real_aws)
     if not Deployment.all():  # no kept cell left: the dev loop is over
-        from matrix.targets.moto import MotoServer
-        from matrix.targets.strict_front import stop_user_emulator_fronts
+        from matrix.targets.strict_front import stop_user_emulator_fronts  # lazy: loaded by its command only
 
         stop_synth_daemons()
         for name in stop_user_emulator_fronts():
             _progress(f"stopped the strict emulator {name} (no kept cell needs it)")
-        server = MotoServer.recorded()
-        if server is not None and args.stop_emulator:
-            server.stop()
-            _progress(f"stopped the moto server at {server.url}")
-        elif server is not None:
-            _progress(f"the moto server at {server.url} stays up for later runs "
-                      "(python -m matrix destroy --stop-emulator stops it)")
+    from matrix.targets.moto import stop_recorded_if_unneeded  # lazy: loaded by its command only
+
+    stop_recorded_if_unneeded(log=_progress)  # the moto server this tool started, once no cell needs it
     return 1 if failures else 0
 
 
 def cmd_env(args: argparse.Namespace) -> int:
-    from matrix.ops import env_exports
+    from matrix.ops import env_exports  # lazy: loaded by its command only
 
     print("\n".join(env_exports(args.cell)))
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from matrix.ops import run_sweep
+    from matrix.ops import run_sweep  # lazy: loaded by its command only
 
     if bool(args.run_id) == bool(args.all_runs):
         raise UsageError("sweep: give exactly one of --run-id ID or --all-runs")
@@ -280,22 +281,19 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_force_unlock(args: argparse.Namespace) -> int:
     import threading
 
-    from matrix.clients import ClientFactory
-    from matrix.engines import make_engine
-    from matrix.ops import load_record
-    from matrix.paths import synth_dir
-    from matrix.runner import RunOptions
-
+    from matrix.clients import ClientFactory  # lazy: loaded by its command only
+    from matrix.engines import make_engine  # lazy: loaded by its command only
+    from matrix.ops import load_record  # lazy: loaded by its command only
     d = load_record(args.cell)
     if d is not None and d.endpoint:
-        from matrix.ops import _target_for
+        from matrix.ops import _target_for  # lazy: loaded by its command only
 
         if _target_for(d) is None:
             raise StackmatrixError(f"cell {args.cell}: its emulator at {d.endpoint} is gone, and with it the lock; "
                                    "nothing to release")
     if d is None:
         raise UsageError(f"cell {args.cell!r} has no deployment record; nothing to unlock there")
-    engine = make_engine(d.as_cell(), synth_dir() / args.cell / "cdk.tf.json", ClientFactory(d.access()),
+    engine = make_engine(d.as_cell(), synth_file(args.cell), ClientFactory(d.access()),
                          RunOptions(target=d.target, engine=d.engine), d.run_id, _progress, threading.Event())
     engine.force_unlock(args.lock_id)
     print(f"released lock {args.lock_id} on {args.cell}")
@@ -304,7 +302,7 @@ def cmd_force_unlock(args: argparse.Namespace) -> int:
 
 def guarded_s3_client_factory():
     """S3 client for `report --publish` to a real bucket: only through the real-account guard."""
-    from matrix.targets.aws import guarded_session
+    from matrix.targets.aws import guarded_session  # lazy: loaded by its command only
 
     return guarded_session(purpose="report --publish").client("s3")
 
@@ -380,7 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     _cell_selection(p, default_profile=None)
     p.add_argument("--allow-real-aws", action="store_true", help="needed to tear down cells in a real account")
     p.add_argument("--stop-emulator", action="store_true",
-                   help="when no kept cell is left, also stop the moto server the kept cells used")
+                   help="kept for scripts: the moto server this tool started always stops once no kept cell "
+                   "needs it")
     p.set_defaults(func=cmd_destroy)
 
     p = sub.add_parser("env", help="shell exports that reach a kept cell's account")
@@ -398,9 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cell", required=True)
     p.set_defaults(func=cmd_force_unlock)
 
-    from matrix.chaos.cli import add_proxy_parser
-    from matrix.targets.localstack_cli import add_localstack_parser
-    from reports.cli import add_report_parser
+    from matrix.chaos.cli import add_proxy_parser  # lazy: loaded by its command only
+    from matrix.targets.localstack_cli import add_localstack_parser  # lazy: loaded by its command only
+    from reports.cli import add_report_parser  # lazy: loaded by its command only
 
     add_report_parser(sub, s3_client_factory=guarded_s3_client_factory)
     add_proxy_parser(sub)
@@ -420,27 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except StackmatrixError as exc:
-        print(f"failed: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # a bug of ours: say so plainly, keep the trace out of the way
-        from matrix.paths import build_dir
-
-        log = build_dir() / "logs" / "crash.txt"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(traceback.format_exc())
-        print(f"internal error: {type(exc).__name__}: {exc} (traceback in {log})", file=sys.stderr)
-        return 1
+    args = build_parser().parse_args(argv)
+    return exit_code(args.func, args)
 
 
 if __name__ == "__main__":

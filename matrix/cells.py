@@ -94,7 +94,7 @@ class Cell:
         stack_id = f"vpc-{name_suffix}-{self.region}"
         b = {**s.get("backend", {}), **(backend or {})}
         if self.fault:
-            from matrix.chaos.scenarios import scenario
+            from matrix.chaos.scenarios import scenario  # lazy: the chaos package loads for fault cells only
 
             chosen = scenario(self.fault)
             if chosen is not None and chosen.backend_bucket:
@@ -307,10 +307,8 @@ def _check_faults(names: Iterable[str], source: str) -> None:
 
 
 def known_faults() -> set[str]:
-    try:
-        from matrix.chaos.scenarios import SCENARIOS
-    except ImportError:
-        return set()
+    from matrix.chaos.scenarios import SCENARIOS  # lazy: the chaos package loads when faults are named
+
     return set(SCENARIOS)
 
 
@@ -399,3 +397,13 @@ def shard(cells: Sequence[Cell], spec: str | None) -> list[Cell]:
     ordered = sorted(cells, key=lambda c: c.id)
     return [c for n, c in enumerate(ordered) if n % total == index - 1]
 
+
+def profile_suppressions(profiles_file: str | Path | None = None) -> list[Any]:
+    """The `[[suppress]]` entries of the profile file (none when the default file is absent)."""
+    path, how = profiles_path(profiles_file)
+    if how == "default" and not Path(path).is_file():
+        return []
+    data, file = load_profiles(profiles_file)  # validated, [[suppress]] included
+    from matrix.sarif import check_suppress_table  # lazy: SARIF loads only for files that suppress
+
+    return check_suppress_table(data.get("suppress", []), f"{file} [[suppress]]")

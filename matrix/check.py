@@ -19,6 +19,7 @@ from pathlib import Path
 
 from matrix.catalogue import CROSS_CHECKS, RULES, Context, Finding, SynthDoc, check_docs
 from matrix.errors import UsageError
+from matrix.paths import SYNTH_FILE
 from matrix.sarif import Located, Source, Suppression, locate
 
 
@@ -106,7 +107,7 @@ def load_doc(path: Path, project: Path | None, region: str | None, suffix: str |
     if problem:
         raise UsageError(f"{path}: {problem}; the checker reads Terraform JSON in the object form cdktf writes "
                          "(https://developer.hashicorp.com/terraform/language/syntax/json)")
-    label = path.parent.name if path.name == "cdk.tf.json" else str(path)
+    label = path.parent.name if path.name == SYNTH_FILE else str(path)
     tags = doc.default_tags()
     doc.ctx = Context(
         cell=label,

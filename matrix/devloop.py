@@ -21,6 +21,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from matrix.paths import PROJECT_ROOT
+from matrix.runner import Runner, summarize
+from matrix.synth import WarmSynth
 
 WATCHED = ("stack", "suites", "matrix/profiles.toml")
 
@@ -43,8 +45,6 @@ def changed(before: dict[str, float], after: dict[str, float]) -> list[str]:
 
 def iteration(cells, options, progress: Callable[[str], None], synth_worker=None) -> tuple[int, float]:
     """One pass of the loop: (exit code, seconds)."""
-    from matrix.runner import Runner, summarize
-
     started = time.monotonic()
     runner = Runner(cells, options, progress=progress)
     runner.synth_worker = synth_worker
@@ -57,8 +57,6 @@ def iteration(cells, options, progress: Callable[[str], None], synth_worker=None
 def watch(select_cells: Callable[[], list], options, progress: Callable[[str], None],
           poll: float = 0.25, max_iterations: int | None = None) -> int:
     """Run, then run again after every change under WATCHED, in this one warm process."""
-    from matrix.synth import WarmSynth
-
     started = time.monotonic()
     warm = WarmSynth(options.cdk)
     progress(f"dev --watch: {warm.flavor} loaded in {time.monotonic() - started:.1f} s; watching "

@@ -28,7 +28,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from matrix.paths import PROJECT_ROOT, build_dir, synth_dir
+from matrix.paths import PROJECT_ROOT, build_dir, synth_file
 from matrix.results import cell_dir
 from matrix.sarif import FindingInfo, Source, Suppression, as_finding, build_log, write
 
@@ -126,17 +126,25 @@ def recorded(cell_id: str) -> list[FindingInfo]:
     return out
 
 
+def policy_violations(cells: Sequence[Any]) -> list[Any]:
+    """The synth policy rules on synthesized cells, in this process (the dev loop's quick check)."""
+    from matrix.catalogue import Context, SynthDoc, check_docs  # lazy: the catalogue loads AWS's schemas
+
+    docs = [SynthDoc.load(synth_file(c.id),
+                          Context(cell=c.id, region=c.region, suffix=c.suffix, project_dir=PROJECT_ROOT))
+            for c in cells]
+    return check_docs(docs) if docs else []
+
+
 def run_findings(cells: Sequence[Any]) -> tuple[list[FindingInfo], list[Source]]:
     """Every finding of the run's cells (synth rules, then what the cells recorded) and their documents."""
-    from matrix.runner import policy_violations  # the run's own in-process use of the synth rules
-
-    present = [c for c in cells if (synth_dir() / c.id / "cdk.tf.json").is_file()]
+    present = [c for c in cells if synth_file(c.id).is_file()]
     findings = [as_finding(v, "synth") for v in policy_violations(present)] if present else []
     for cell in cells:
         findings += recorded(cell.id)
     sources = []
     for cell in present:
-        path = synth_dir() / cell.id / "cdk.tf.json"
+        path = synth_file(cell.id)
         try:
             sources.append(Source(cell.id, path, json.loads(path.read_text())))
         except (OSError, ValueError):

@@ -44,6 +44,7 @@ from typing import Any
 from matrix.errors import UsageError
 from matrix.paths import build_dir
 from matrix.results import CellResult, now_ms
+from reports.counters import totals
 
 FILENAME = "gates.json"
 SUCCESS = ("passed",)
@@ -199,8 +200,6 @@ def _seconds(result: CellResult) -> float:
 
 
 def _retries(result: CellResult) -> int:
-    from reports.counters import totals  # the one reader of the runner's counter shapes
-
     return totals(result.counters)["retries"]
 
 

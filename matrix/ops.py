@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from matrix.backend import write_atomic
-from matrix.cells import Cell
+from matrix.cells import Cell, run_settings
 from matrix.clients import Access, ClientFactory
 from matrix.errors import StackmatrixError, UsageError
-from matrix.leaks import find_leftovers, sweep
-from matrix.paths import build_dir
+from matrix.files import write_atomic
+from matrix.leaks import destroy_and_check, find_leftovers, sweep
+from matrix.options import RunOptions
+from matrix.paths import build_dir, synth_file
 from matrix.targets.base import Deployment, deployments_dir
 
 # -- run ledgers -------------------------------------------------------------------------------
@@ -58,26 +59,14 @@ def ledgers() -> list[dict[str, Any]]:
 
 # -- deployment records ------------------------------------------------------------------------
 
-def _read_record(path: Path) -> Deployment:
-    try:
-        return Deployment(**json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError) as exc:
-        raise UsageError(f"deployment record {path} cannot be read ({type(exc).__name__}: {exc}); move it away "
-                         "(its cell may still be deployed: look in its account)") from exc
-
-
 def deployment_records() -> dict[str, Deployment]:
     """Every deployment record (build/deployments/*.json), by cell; an unreadable one is named."""
-    return {d.cell: d for d in (_read_record(p) for p in sorted(deployments_dir().glob("*.json")))}
+    return {d.cell: d for d in Deployment.all()}
 
 
 def load_record(cell_id: str) -> Deployment | None:
-    """The record of `cell_id`, looked up among the records' file names: a cell id given on the command
-    line never becomes a path (`../runs/x` must not read build/runs/x.json)."""
-    for path in deployments_dir().glob("*.json"):
-        if path.stem == cell_id:
-            return _read_record(path)
-    return None
+    """The record of `cell_id` (matrix/targets/base.py reads it), None when it has none."""
+    return Deployment.load(cell_id)
 
 
 def known_cells() -> list[str]:
@@ -116,10 +105,10 @@ def _emulator_answers(target: str, url: str | None) -> bool:
     if not url:
         return False
     if target == "moto":
-        from matrix.targets.moto import answers
+        from matrix.targets.moto import answers  # lazy: only for a record on that emulator
 
         return answers(url, 2)
-    from matrix.targets.localstack_host import health
+    from matrix.targets.localstack_host import health  # lazy: only for a record on that emulator
 
     return health(url) is not None
 
@@ -134,7 +123,7 @@ def reach(d: Deployment) -> str | None:
         return d.endpoint
     if not (d.emulator and d.strict_front and _emulator_answers(d.target, d.emulator)):
         return None
-    from matrix.targets.strict_front import StrictFront, port_of
+    from matrix.targets.strict_front import StrictFront, port_of  # lazy: only for a record on that emulator
 
     front = StrictFront.ensure(d.strict_front, d.emulator, port=port_of(d.endpoint or ""))
     if front.url != d.endpoint:
@@ -151,8 +140,7 @@ def _target_for(d: Deployment):
 def destroy_deployments(cells: list[str], profile_cells: list[Cell] | None, log: Callable[[str], None],
                         allow_real_aws: bool = False) -> int:
     """Destroy the named deployed cells from their state; returns how many failed."""
-    from matrix.engines import make_engine
-    from matrix.runner import RunOptions
+    from matrix.engines import make_engine  # lazy: `env` and `sweep` never load an engine
 
     records = deployment_records()
     wanted = cells or ([c.id for c in profile_cells if c.id in records] if profile_cells else sorted(records))
@@ -174,15 +162,14 @@ def destroy_deployments(cells: list[str], profile_cells: list[Cell] | None, log:
         cell = d.as_cell()
         access = d.access()
         if d.target == "aws":
-            from matrix.cells import run_settings
-            from matrix.targets.aws import AwsTarget
+            from matrix.targets.aws import AwsTarget  # lazy: only for a record on that emulator
 
             aws = run_settings(d.matrix_profile).get("aws") or {} if d.matrix_profile else {}
             target = AwsTarget(RunOptions(target="aws", allow_real_aws=allow_real_aws, aws=aws), log)
             target.vet_for_teardown([cell])
             access = target.reattach(d)
         clients = ClientFactory(access)
-        synth = build_dir() / "synth" / cell_id / "cdk.tf.json"
+        synth = synth_file(cell_id)
         if not synth.is_file():
             log(f"[{cell_id}] {synth} is missing: run `python -m matrix synth` for this cell first")
             failures += 1
@@ -191,10 +178,7 @@ def destroy_deployments(cells: list[str], profile_cells: list[Cell] | None, log:
                              log, threading.Event())
         try:
             state = engine.backend.read()[0]
-            before = {a: state.get(a) or {} for a in state.addresses()}
-            count = engine.destroy()
-            left = find_leftovers(clients, d.region, {"RunId": d.run_id, "EnvironmentSuffix": cell.suffix},
-                                  fault=cell.fault, state_ids=before, iam_prefix=cell.stack_config().project)
+            count, left = destroy_and_check(engine, clients, cell, d.run_id, state)
             if left:
                 failures += 1
                 log(f"[{cell_id}] destroyed {count}, but leftovers remain: {', '.join(x.line() for x in left)}")
@@ -235,8 +219,8 @@ def sweep_targets(run_id: str | None, all_runs: bool) -> list[SweepTarget]:
 
 
 def run_sweep(run_id: str | None, all_runs: bool, dry_run: bool, log: Callable[[str], None]) -> int:
-    from matrix.targets.localstack_host import health
-    from matrix.targets.moto import answers
+    from matrix.targets.localstack_host import health  # lazy: only for a record on that emulator
+    from matrix.targets.moto import answers  # lazy: only for a record on that emulator
 
     failures = 0
     found_any = 0

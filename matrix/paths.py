@@ -32,3 +32,11 @@ def allure_results_dir() -> Path:
 
 def allure_report_dir() -> Path:
     return build_dir() / "allure-report"
+
+
+SYNTH_FILE = "cdk.tf.json"
+
+
+def synth_file(cell_id: str) -> Path:
+    """The synthesized document of a cell: build/synth/<cell>/cdk.tf.json (the one place this path is built)."""
+    return synth_dir() / cell_id / SYNTH_FILE

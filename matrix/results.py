@@ -15,14 +15,13 @@ Both are `StrEnum`s: result.json and the reports hold the same strings as before
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from matrix.files import write_atomic
 from matrix.paths import build_dir
 from matrix.redact import redact, redact_obj
 
@@ -133,14 +132,9 @@ class CellResult:
         return att
 
     def save(self) -> Path:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / "result.json"
         data = redact_obj({"schema": SCHEMA, **asdict(self)})
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".result.")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True, default=str)
-        os.replace(tmp, path)
-        return path
+        return write_atomic(self.folder / "result.json", json.dumps(data, indent=2, sort_keys=True, default=str),
+                            fsync=False)
 
     @classmethod
     def load(cls, path: Path) -> CellResult:

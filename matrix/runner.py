@@ -24,74 +24,50 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
-import sys
 import threading
 import time
 import traceback
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from botocore.exceptions import ClientError
 
 from matrix.cells import Cell
 from matrix.chaos.driver import ChaosDriver, chaos_scenario
 from matrix.chaos.scenarios import Phase
-from matrix.clients import Access, ClientFactory
+from matrix.clients import THROTTLE_CODES, Access, ClientFactory
 from matrix.engines import make_engine
 from matrix.engines.base import Engine
+from matrix.engines.embedded.engine import ApplyError
 from matrix.engines.embedded.readback import ReadBackMismatch
-from matrix.errors import StackmatrixError, UsageError
-from matrix.findings import record_strict_refusal
+from matrix.engines.embedded.resources.base import error_code
+from matrix.errors import ConfigError, StackmatrixError, UsageError
+from matrix.findings import policy_violations, record_strict_refusal
 from matrix.gates import GateReport
-from matrix.leaks import find_leftovers
+from matrix.leaks import cell_leftovers, state_ids
 from matrix.ops import record_in_ledger
-from matrix.paths import BUILD_ENV, PROJECT_ROOT, allure_results_dir, build_dir, outputs_dir
+from matrix.options import RunOptions
+from matrix.paths import BUILD_ENV, PROJECT_ROOT, allure_results_dir, build_dir, outputs_dir, synth_file
 from matrix.progress import notify
 from matrix.redact import redact
-from matrix.results import CellResult, ErrorCategory, Status, Step, now_ms
-from matrix.suites import SUITES, plugin_args
+from matrix.results import CellResult, ErrorCategory, Status, Step, cells_dir, now_ms
+from matrix.state.backend import LockHeld, MissingLockTable, MissingStateBucket, StateConflict, StateWriteFailed
+from matrix.suites import pytest_command
 from matrix.targets.base import Deployment, Target
 from stack.config import StackConfig
 
 T = TypeVar("T")
-
-
-@dataclass
-class RunOptions:
-    target: str = "moto"
-    engine: str = "embedded"
-    jobs: int = 2
-    keep: bool = False
-    bootstrap_backend: bool = False
-    lock_timeout: float = 0.0
-    force_unlock: bool = False
-    cell_timeout: float = 900.0
-    teardown_timeout: float = 600.0
-    endpoint: str | None = None
-    cdk: str | None = None
-    run_id: str | None = None
-    max_attempts: int = 8
-    skip_live: bool = False
-    synth_check: bool = True
-    extra_pytest: list[str] = field(default_factory=list)
-    expectations: dict[str, str] = field(default_factory=dict)  # scenario -> expectation override
-    chaos_seed: int = 0
-    dev: bool = False  # dev loop: skip the apply of a kept cell whose stack did not change
-    refresh: bool = False  # dev loop: apply (refresh against the account) even when unchanged
-    chaos_backend: str = "proxy"  # proxy | localstack (its Chaos API, where the edition has one)
-    strict: bool = True  # the strict emulator in front of moto / LocalStack (run --no-strict: off)
-    allow_real_aws: bool = False
-    yes: bool = False
-    max_cells: int | None = None
-    aws: dict[str, Any] = field(default_factory=dict)  # profile file [profiles.P.aws]
-    #: cell id -> a cdk.tf.json to deploy instead of the cell's synthesized one (not synthesized then);
-    #: the fidelity harness deploys mutated stacks this way (tests/fidelity/live_stage.py)
-    documents: dict[str, str] = field(default_factory=dict)
 
 
 def new_run_id() -> str:
@@ -100,15 +76,15 @@ def new_run_id() -> str:
 
 def make_target(options: RunOptions, progress: Callable[[str], None] = print) -> Target:
     if options.target == "moto":
-        from matrix.targets.moto import MotoTarget
+        from matrix.targets.moto import MotoTarget  # lazy: a run loads only its own target
 
         return MotoTarget(endpoint=options.endpoint, strict=options.strict)
     if options.target == "localstack":
-        from matrix.targets.localstack import LocalStackTarget
+        from matrix.targets.localstack import LocalStackTarget  # lazy: a run loads only its own target
 
         return LocalStackTarget(endpoint=options.endpoint, log=progress, strict=options.strict)
     if options.target == "aws":
-        from matrix.targets.aws import AwsTarget
+        from matrix.targets.aws import AwsTarget  # lazy: a run loads only its own target
 
         return AwsTarget(options, progress)
     raise UsageError(f"target {options.target!r}: use moto, localstack or aws")
@@ -218,8 +194,6 @@ class CellRun:
 
     def _emulator_gone(self) -> str | None:
         """Why the cell's emulator cannot be the cause's innocent bystander: it refuses connections."""
-        import socket
-        from urllib.parse import urlsplit
 
         # the emulator itself: the strict front (and a fault proxy) in front of it still accept connections
         # and answer 502 when it is gone
@@ -237,7 +211,7 @@ class CellRun:
     def _deploy_and_test(self) -> None:
         cell, opts = self.cell, self.options
         given = opts.documents.get(cell.id)
-        synth = Path(given) if given else build_dir() / "synth" / cell.id / "cdk.tf.json"
+        synth = Path(given) if given else synth_file(cell.id)
         self.deployment = Deployment.load(cell.id)
         if self.deployment and (self.deployment.target != cell.target):
             raise UsageError(f"cell {cell.id} is deployed on {self.deployment.target} (build/deployments); "
@@ -275,7 +249,6 @@ class CellRun:
     def _make_engine(self, synth: Path) -> Engine:
         """The cell's engine; a configuration it refuses (before any API call) is a failed step that
         names the resource, the argument and the way out."""
-        from matrix.engines.embedded.config import ConfigError
 
         assert self.clients is not None and self.deployment is not None, "clients and record come first"
         try:
@@ -391,10 +364,8 @@ class CellRun:
         except Exception as exc:
             return {"readable": False, "error": redact(f"{type(exc).__name__}: {exc}")}
         recorded = {(state.get(a) or {}).get("id") for a in state.addresses()}
-        tags = {"RunId": self.deployment.run_id, "EnvironmentSuffix": self.cell.suffix}
         try:
-            live = find_leftovers(self.clients, self.cell.region, tags, fault=self.cell.fault,
-                                  iam_prefix=self.cell.stack_config().project)
+            live = cell_leftovers(self.clients, self.cell, self.deployment.run_id)
         except Exception as exc:
             return {"readable": True, "serial": state.serial, "error": f"listing live resources: {exc}"}
         missing = sorted(lo.line() for lo in live if lo.id not in recorded and lo.type != "aws_route_table_association")
@@ -435,7 +406,6 @@ class CellRun:
         self.say(f"backend: {step.message}")
 
     def _apply(self, step: Step) -> None:
-        from matrix.backend import LockHeld
 
         assert self.engine is not None
         started = time.monotonic()
@@ -497,9 +467,7 @@ class CellRun:
         })
         junit = self.result.folder / "live-junit.xml"
         junit.unlink(missing_ok=True)
-        cmd = [sys.executable, "-m", "pytest", str(SUITES / "live"), "-q", "-p", "no:cacheprovider",
-               "--rootdir", str(SUITES), f"--alluredir={allure_results_dir()}", f"--junitxml={junit}",
-               *plugin_args(), *self.options.extra_pytest]
+        cmd = pytest_command("live", [f"--junitxml={junit}", *self.options.extra_pytest])
         remaining = max(30.0, self.options.cell_timeout)
         proc = subprocess.run(cmd, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=remaining,
                               check=False)
@@ -554,10 +522,7 @@ class CellRun:
             self.deployment.remove()
 
     def _state_ids(self) -> dict[str, dict[str, Any]]:
-        state = self.engine.state if self.engine is not None else None
-        if state is None:
-            return {}
-        return {a: state.get(a) or {} for a in state.addresses()}
+        return state_ids(self.engine.state if self.engine is not None else None)
 
     def _destroy(self, step: Step) -> None:
         assert self.engine is not None
@@ -572,12 +537,9 @@ class CellRun:
             self.chaos.notes.state_local = str(kept)
         self.say(f"destroy: {count} resource(s) in {time.monotonic() - started:.1f} s")
 
-    def _leak_check(self, step: Step, state_ids: dict[str, dict[str, Any]]) -> None:
+    def _leak_check(self, step: Step, before: dict[str, dict[str, Any]]) -> None:
         assert self.clients is not None and self.deployment is not None
-        cfg = self.cell.stack_config()
-        tags = {"RunId": self.deployment.run_id, "EnvironmentSuffix": self.cell.suffix}
-        leftovers = find_leftovers(self.clients, self.cell.region, tags, fault=self.cell.fault,
-                                   state_ids=state_ids, iam_prefix=cfg.project)
+        leftovers = cell_leftovers(self.clients, self.cell, self.deployment.run_id, before)
         self.result.leaks = [lo.line() for lo in leftovers]
         if leftovers:
             self.result.attach("leaked resources", "\n".join(self.result.leaks) + "\n", "leaks.txt", step=step)
@@ -622,20 +584,9 @@ class StepFailed(StackmatrixError):
 NOT_AS_EXPECTED = (AssertionError, StepFailed, ReadBackMismatch)
 
 
-def policy_violations(cells: list[Cell]) -> list[Any]:
-    """The synth policy rules on synthesized cells, in this process (the dev loop's quick check)."""
-    from matrix.catalogue import Context, SynthDoc, check_docs
-
-    docs = [SynthDoc.load(build_dir() / "synth" / c.id / "cdk.tf.json",
-                          Context(cell=c.id, region=c.region, suffix=c.suffix, project_dir=PROJECT_ROOT))
-            for c in cells]
-    return check_docs(docs) if docs else []
-
-
 def suite_outcomes(junit: Path) -> dict[str, list[dict[str, str]]]:
     """The live suite's JUnit file as data: {"failed": [{"test", "message"}], "skipped": [{"test", "reason"}]}
     (a failure excused as a known emulator gap is a skip whose reason starts "Emulator gap")."""
-    import xml.etree.ElementTree as ET
 
     out: dict[str, list[dict[str, str]]] = {"failed": [], "skipped": []}
     try:
@@ -657,10 +608,6 @@ def suite_outcomes(junit: Path) -> dict[str, list[dict[str, str]]]:
 def error_origin(exc: BaseException) -> dict[str, Any]:
     """What raised a failure, as data: the root cause's class ("cause") and, when an AWS API (or the
     emulator) answered with an error, {"code", "status", "operation"} under "aws_error"."""
-    from botocore.exceptions import ClientError
-
-    from matrix.engines.embedded.engine import ApplyError
-
     root = exc
     while isinstance(root, ApplyError) and root.cause is not root:
         root = root.cause
@@ -679,12 +626,6 @@ def resource_mutations(clients: ClientFactory) -> int:
 
 def error_category(exc: BaseException) -> ErrorCategory | str:
     """The report category token (reports/categories.py) for a failure."""
-    from matrix.backend import LockHeld, MissingLockTable, MissingStateBucket, StateConflict, StateWriteFailed
-    from matrix.clients import THROTTLE_CODES
-    from matrix.engines.embedded.config import ConfigError
-    from matrix.engines.embedded.engine import ApplyError
-    from matrix.engines.embedded.resources.base import error_code
-
     if isinstance(exc, StepFailed):
         return exc.category
     if isinstance(exc, ReadBackMismatch):
@@ -735,8 +676,8 @@ class Runner:
 
     def run(self) -> RunResult:
         started = time.monotonic()
-        from matrix.suites import run_synth_suite
-        from matrix.synth import synthesize
+        from matrix.suites import run_synth_suite  # lazy: only runs that synthesize
+        from matrix.synth import synthesize  # lazy: only runs that synthesize
 
         given = self.options.documents
         if given and (self.options.synth_check or self.options.dev):
@@ -761,7 +702,7 @@ class Runner:
         target = self.target or make_target(self.options, self.progress)
         target.start()
         if self.options.chaos_backend == "localstack":
-            from matrix.chaos.localstack_api import LocalStackChaos
+            from matrix.chaos.localstack_api import LocalStackChaos  # lazy: only LocalStack chaos runs
 
             try:
                 if target.endpoint is None:
@@ -838,16 +779,12 @@ class Runner:
 
 def start_reports(run_info: dict[str, Any], progress: Callable[[str], None]) -> None:
     """A run starts with empty results (history lives elsewhere), its metadata and the CI it runs in."""
-    import shutil
-
-    from matrix.results import cells_dir
-
     for folder in (allure_results_dir(), cells_dir()):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True, exist_ok=True)
     try:
-        from reports.build import write_run_metadata
-        from reports.executor import detect_ci
+        from reports.build import write_run_metadata  # lazy: reports may be absent (ImportError below)
+        from reports.executor import detect_ci  # lazy: as above
     except ImportError:
         return
     write_run_metadata(run=run_info)

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from matrix.errors import UsageError
+from matrix.paths import PROJECT_ROOT, SYNTH_FILE
 from stack.cdk import LOCATIONS_FILE
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -94,7 +95,7 @@ def rule_info(rule_id: str, rules: Mapping[str, Any] | None = None) -> RuleInfo:
                         str(getattr(rule, "description", "") or getattr(rule, "title", rule_id)), err_text,
                         str(getattr(rule, "breaks", "") or ""), str(getattr(rule, "source", "") or ""),
                         str(getattr(rule, "fix", "") or ""))
-    from matrix.catalogue import RULES  # the AWS acceptance catalogue (matrix/catalogue)
+    from matrix.catalogue import RULES  # lazy: the catalogue loads AWS's schemas
 
     if rules is not RULES and rule_id in RULES:
         return rule_info(rule_id, RULES)
@@ -266,17 +267,6 @@ def check_suppress_table(entries: Any, where: str) -> list[Suppression]:
     return out
 
 
-def profile_suppressions(profiles_file: str | Path | None = None) -> list[Suppression]:
-    """The `[[suppress]]` entries of the profile file (none when the default file is absent)."""
-    from matrix.cells import load_profiles, profiles_path
-
-    path, how = profiles_path(profiles_file)
-    if how == "default" and not Path(path).is_file():
-        return []
-    data, file = load_profiles(profiles_file)  # validated, [[suppress]] included
-    return check_suppress_table(data.get("suppress", []), f"{file} [[suppress]]")
-
-
 def inline_suppression(location: Location, root: Path, rule: str) -> Suppression | None:
     """`# stackmatrix: ignore[RULE, ...] reason` on the construct's lines or the line just above."""
     if not location.in_python:
@@ -326,8 +316,6 @@ def _information_uri() -> str:
         _label, _, url = entry.partition(",")
         if url.strip().startswith("http"):
             return url.strip()
-    from matrix.paths import PROJECT_ROOT
-
     return (PROJECT_ROOT / "README.md").resolve().as_uri()
 
 
@@ -398,7 +386,7 @@ def locate(findings: Iterable[Any], sources: Sequence[Source], root: Path,
             except ValueError:
                 primary, related = Location(path.as_uri(), 1, base=False), None
         elif locator is None:
-            primary, related = Location("cdk.tf.json", 1, base=False), None
+            primary, related = Location(SYNTH_FILE, 1, base=False), None
         else:
             primary, related = locator.locate(f.address)
         external = next((s for s in suppressions if s.matches(f)), None)

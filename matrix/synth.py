@@ -24,7 +24,7 @@ from pathlib import Path
 
 from matrix.cells import Cell
 from matrix.errors import StackmatrixError, UsageError
-from matrix.paths import PROJECT_ROOT, synth_dir
+from matrix.paths import PROJECT_ROOT, SYNTH_FILE, synth_dir, synth_file
 from stack.cdk import ENV_VAR, FLAVORS, LOCATIONS_FILE
 
 STACK_SOURCES = PROJECT_ROOT / "stack"
@@ -38,7 +38,7 @@ class SynthResult:
     worker: dict = field(default_factory=dict)
 
     def path(self, cell_id: str) -> Path:
-        return synth_dir() / cell_id / "cdk.tf.json"
+        return synth_file(cell_id)
 
 
 def resolve_flavor(flavor: str | None) -> str:
@@ -85,7 +85,7 @@ def is_fresh(cell_id: str, key: str) -> bool:
         meta = json.loads((cell_dir / "meta.json").read_text())
     except (OSError, ValueError):
         return False
-    return meta.get("key") == key and all((cell_dir / f).is_file() for f in ("cdk.tf.json", LOCATIONS_FILE))
+    return meta.get("key") == key and all((cell_dir / f).is_file() for f in (SYNTH_FILE, LOCATIONS_FILE))
 
 
 def synthesize(
@@ -161,7 +161,7 @@ class WarmSynth:
     RELOAD = ("stack.config", "stack.vpc", "stack.app")
 
     def __init__(self, flavor: str | None = None) -> None:
-        from stack.cdk import load
+        from stack.cdk import load  # lazy: the CDK loads only when synthesizing
 
         self.flavor = resolve_flavor(flavor)
         load(self.flavor)
@@ -172,11 +172,11 @@ class WarmSynth:
         for name in self.RELOAD:
             if name in sys.modules:
                 importlib.reload(sys.modules[name])
-        import matrix.cells
+        import matrix.cells  # lazy: the CDK loads only when synthesizing
 
         importlib.reload(matrix.cells)
 
     def __call__(self, jobs: list[dict], flavor: str) -> dict:
-        from stack.app import synthesize as synth_in_process
+        from stack.app import synthesize as synth_in_process  # lazy: the CDK loads only when synthesizing
 
         return {"ok": True, **synth_in_process(jobs, synth_dir(), flavor)}

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from matrix.errors import StackmatrixError
 from matrix.paths import PROJECT_ROOT, build_dir
 
 IDLE_SECONDS = 15 * 60
@@ -48,7 +49,7 @@ def code_digest() -> str:
 # -- server ------------------------------------------------------------------------------------
 
 def serve(flavor: str) -> None:
-    from matrix.synth import WarmSynth
+    from matrix.synth import WarmSynth  # lazy: the daemon process alone loads the CDK
 
     warm = WarmSynth(flavor)
     code = code_digest()
@@ -76,7 +77,7 @@ def serve(flavor: str) -> None:
     finally:
         server.close()
         path.unlink(missing_ok=True)
-        from stack.cdk import stop_runtime
+        from stack.cdk import stop_runtime  # lazy: the daemon process alone loads the CDK
 
         stop_runtime()
         os._exit(0)
@@ -121,8 +122,6 @@ class DaemonWorker:
         self.progress = progress or (lambda msg: None)
 
     def __call__(self, jobs: list[dict], flavor: str) -> dict:
-        from matrix.errors import StackmatrixError
-
         path = socket_path(flavor)
         request = {"jobs": jobs, "flavor": flavor, "code": code_digest()}
         for _ in range(2):

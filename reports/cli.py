@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from matrix.errors import UsageError
+from matrix.paths import allure_results_dir, build_dir
+from matrix.results import cells_dir
 
 
 def add_report_parser(subparsers: Any, *,
@@ -58,7 +60,7 @@ def _validate(args: argparse.Namespace) -> None:
     if args.endpoint and not args.publish:
         raise UsageError("--endpoint is only used with --publish s3://BUCKET/PREFIX")
     if args.publish:
-        from reports.publish import check_emulator_endpoint, parse_s3_url
+        from reports.publish import check_emulator_endpoint, parse_s3_url  # lazy: only `report` loads it
 
         parse_s3_url(args.publish)
         if args.endpoint:
@@ -67,12 +69,9 @@ def _validate(args: argparse.Namespace) -> None:
 
 def cmd_report(args: argparse.Namespace, *, s3_client_factory: Callable[[], Any] | None = None,
                out=print) -> int:
-    from matrix.paths import allure_results_dir, build_dir
-    from matrix.results import cells_dir
-
     _validate(args)
     if args.merge:
-        from reports.merge import resolve_shard
+        from reports.merge import resolve_shard  # lazy: only `report` loads it
 
         for d in args.merge:
             resolve_shard(Path(d))
@@ -82,7 +81,7 @@ def cmd_report(args: argparse.Namespace, *, s3_client_factory: Callable[[], Any]
 
     factory = None
     if args.publish:
-        from reports.publish import emulator_client_factory
+        from reports.publish import emulator_client_factory  # lazy: only `report` loads it
 
         if args.endpoint:
             factory = emulator_client_factory(args.endpoint)
@@ -92,13 +91,13 @@ def cmd_report(args: argparse.Namespace, *, s3_client_factory: Callable[[], Any]
             raise UsageError("--publish to real AWS needs the guarded AWS client, which this command was not "
                              "given; pass --endpoint URL for an emulator on this machine")
 
-    from reports import history as H
-    from reports.build import build_report
+    from reports import history as H  # lazy: only `report` loads it
+    from reports.build import build_report  # lazy: only `report` loads it
 
     history = Path(args.history) if args.history else H.default_history_path()
     kwargs = {"merge_dirs": [Path(d) for d in args.merge], "history": history, "single_file": args.single_file}
     if args.publish:
-        from reports.publish import publish
+        from reports.publish import publish  # lazy: only `report` loads it
 
         holder: dict[str, Any] = {}
 
@@ -132,10 +131,9 @@ def _run_id_hint(args: argparse.Namespace) -> str:
     """The run id the report will carry (from this build's cells, or the shards' when merging)."""
     from collections import Counter
 
-    from matrix.results import cells_dir
-    from reports.allure_cells import load_cells
-    from reports.environment import read_environment
-    from reports.merge import resolve_shard
+    from reports.allure_cells import load_cells  # lazy: only `report` loads it
+    from reports.environment import read_environment  # lazy: only `report` loads it
+    from reports.merge import resolve_shard  # lazy: only `report` loads it
 
     roots = [cells_dir()]
     for d in args.merge or []:
@@ -148,7 +146,6 @@ def _run_id_hint(args: argparse.Namespace) -> str:
             runs.update(c.run_id for c, _ in load_cells(root) if c.run_id)
     if runs:
         return runs.most_common(1)[0][0]
-    from matrix.paths import allure_results_dir
 
     return read_environment(allure_results_dir()).get("run.id") or "local"
 

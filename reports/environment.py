@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from matrix.paths import PROJECT_ROOT, synth_dir
+from matrix.paths import PROJECT_ROOT, SYNTH_FILE, synth_dir
 from reports.files import write_text
 
 FILENAME = "environment.properties"
@@ -65,7 +65,7 @@ def _synth_facts(folder: Path) -> dict[str, str]:
             if key:
                 facts[key] = str(version)
         try:
-            doc = json.loads((meta.parent / "cdk.tf.json").read_text())
+            doc = json.loads((meta.parent / SYNTH_FILE).read_text())
             aws = ((doc.get("terraform") or {}).get("required_providers") or {}).get("aws") or {}
             if aws.get("version"):
                 facts["provider.hashicorp.aws"] = str(aws["version"])

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from matrix.errors import StackmatrixError, UsageError
+from reports.files import write_bytes
 
 S3_URL_RE = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(?P<prefix>.*))?$")
 HISTORY_KEY = "history.jsonl"
@@ -130,7 +131,6 @@ def fetch_history(client: Any, target: S3Target, history_path: Path) -> bool:
     data = obj["Body"].read()
     history_path = Path(history_path)
     history_path.parent.mkdir(parents=True, exist_ok=True)
-    from reports.files import write_bytes
 
     write_bytes(history_path, data)
     return True

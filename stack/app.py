@@ -28,19 +28,14 @@ from typing import Any
 if __name__ == "__main__" and __package__ in (None, ""):  # run as a file by the cdktf CLI
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from matrix.cells import load_profile_cells
+from matrix.files import write_atomic
+from matrix.paths import SYNTH_FILE
 from stack.cdk import load, record_locations, stop_runtime
 from stack.config import StackConfig
 from stack.vpc import make_stack
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def synthesize(
@@ -63,15 +58,15 @@ def synthesize(
         app.synth()
         for job in jobs:
             cell = job["cell"]
-            src = Path(tmp, "stacks", stacks[cell], "cdk.tf.json")
+            src = Path(tmp, "stacks", stacks[cell], SYNTH_FILE)
             dest = outroot / cell
             where.write(dest, stacks[cell])  # before cdk.tf.json: a fresh cdk.tf.json always has its map
-            _write_atomic(dest / "cdk.tf.json", src.read_text())
+            write_atomic(dest / SYNTH_FILE, src.read_text())
             meta = {
                 "cell": cell, "key": job["key"], "stack_id": stacks[cell], "flavor": cdk.flavor,
                 "versions": cdk.versions, "synthesized_at": time.time(),
             }
-            _write_atomic(dest / "meta.json", json.dumps(meta, indent=2, sort_keys=True))
+            write_atomic(dest / "meta.json", json.dumps(meta, indent=2, sort_keys=True))
     done = time.monotonic()
     return {
         "flavor": cdk.flavor, "cells": [j["cell"] for j in jobs],
@@ -98,8 +93,6 @@ def _worker() -> None:
 
 def _cli_app() -> None:
     """Entry for the cdktf CLI: synthesize a profile's cells into CDKTF_OUTDIR."""
-    from matrix.cells import load_profile_cells
-
     profile = os.environ.get("STACKMATRIX_PROFILE", "dev")
     wanted = [c for c in os.environ.get("STACKMATRIX_CELLS", "").split(",") if c]
     cells = load_profile_cells(profile)

@@ -27,13 +27,14 @@ import importlib.util
 import json
 import os
 import sys
-import tempfile
 import threading
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from matrix.files import write_atomic
 
 FLAVORS = {
     "cdktf": ("cdktf", "cdktf_cdktf_provider_aws"),
@@ -196,13 +197,8 @@ class LocationRecorder:
 
     def write(self, folder: Path, stack_id: str) -> Path:
         """`<folder>/locations.json` for one stack, written atomically."""
-        folder.mkdir(parents=True, exist_ok=True)
         doc = {"root": str(self.root), "stack": stack_id, "constructs": self.for_stack(stack_id)}
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{LOCATIONS_FILE}.")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh, indent=1, sort_keys=True)
-        os.replace(tmp, folder / LOCATIONS_FILE)
-        return folder / LOCATIONS_FILE
+        return write_atomic(folder / LOCATIONS_FILE, json.dumps(doc, indent=1, sort_keys=True), fsync=False)
 
 
 _recording = threading.local()

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from matrix.backend import LockHeld, LockInfo, MissingLockTable, MissingStateBucket, StateConflict
 from matrix.engines.embedded.engine import EmbeddedEngine, EngineOptions
-from matrix.engines.embedded.state import State
 from matrix.errors import StackmatrixError
+from matrix.state.backend import LockHeld, LockInfo, MissingLockTable, MissingStateBucket, StateConflict
+from matrix.state.tfstate import State
 
 RESOURCE_SERVICES = ("ec2", "iam", "logs")
 

@@ -11,13 +11,13 @@ import time
 
 import pytest
 
-from matrix.backend import MissingStateBucket
 from matrix.cells import Cell
 from matrix.chaos.scenarios import SCENARIOS
 from matrix.engines import make_engine
 from matrix.engines.terraform import ProviderUnavailable
 from matrix.paths import PROJECT_ROOT
 from matrix.runner import CellRun, RunOptions
+from matrix.state.backend import MissingStateBucket
 from matrix.targets.base import Deployment
 from matrix.targets.moto import MotoTarget
 

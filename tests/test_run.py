@@ -82,6 +82,40 @@ def test_keep_env_and_destroy(fresh_build):
         del os.environ["STACKMATRIX_BUILD"]
 
 
+def test_a_rerun_without_keep_stops_the_server_the_kept_cell_held(fresh_build):
+    """The moto server (and its strict front) a `--keep` run left up for its cell stops when a later
+    run re-deploys and destroys that cell: no kept cell needs it any more."""
+    from matrix.procs import running
+
+    emulators = fresh_build / "emulators"
+    try:
+        kept = matrix(fresh_build, "run", "--profile", "dev", "--bootstrap-backend", "--keep", "--skip-live")
+        assert kept.returncode == 0, kept.stdout + kept.stderr
+        server = json.loads((emulators / "moto.json").read_text())
+        front = json.loads((emulators / "strict-moto.json").read_text())
+        assert running(server["pid"]) and running(front["pid"])
+        again = matrix(fresh_build, "run", "--profile", "dev", "--skip-live")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert not (fresh_build / "deployments" / "us-east-1-dev.json").exists()
+        assert not (emulators / "moto.json").exists() and not (emulators / "strict-moto.json").exists()
+        assert not running(server["pid"]), "the kept cell's moto server outlived its last cell"
+        assert not running(front["pid"]), "the kept cell's strict front outlived its last cell"
+    finally:
+        _stop_recorded_moto(fresh_build)
+
+
+def _stop_recorded_moto(build: Path) -> None:
+    from matrix.targets.moto import MotoServer
+
+    os.environ["STACKMATRIX_BUILD"] = str(build)
+    try:
+        server = MotoServer.recorded()
+        if server is not None:
+            server.stop()
+    finally:
+        del os.environ["STACKMATRIX_BUILD"]
+
+
 def test_missing_state_bucket_fails_cleanly(fresh_build):
     out = matrix(fresh_build, "run", "--profile", "dev")
     assert out.returncode == 1

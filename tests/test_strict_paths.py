@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from matrix.backend import MissingStateBucket
 from matrix.clients import ClientFactory
 from matrix.engines.embedded.engine import EmbeddedEngine, EngineOptions
 from matrix.engines.terraform import TerraformEngine, terraform_binary
 from matrix.errors import StackmatrixError
+from matrix.state.backend import MissingStateBucket
 from matrix.targets.moto import MotoTarget
 from matrix.targets.strict_front import stats
 from tests.strict_cases import AWS_CLI

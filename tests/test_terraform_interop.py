@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from matrix.backend import LockHeld, LockInfo, MissingStateBucket
 from matrix.engines.embedded.engine import EmbeddedEngine, EngineOptions
 from matrix.engines.terraform import ProviderUnavailable, TerraformEngine, TerraformOptions, lock_info_from
+from matrix.state.backend import LockHeld, LockInfo, MissingStateBucket
 
 pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not on PATH")
 

@@ -29,6 +29,8 @@ import time
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from matrix.errors import exit_code
+
 
 def add_proxy_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -53,9 +55,9 @@ def add_proxy_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 
 
 def cmd_proxy(args: argparse.Namespace) -> int:
-    from matrix.chaos.faultlog import FaultLog
-    from matrix.chaos.proxy import FaultProxy
-    from matrix.chaos.rules import RuleSet, load_rules
+    from matrix.chaos.faultlog import FaultLog  # lazy: building the CLI parser must not load the proxy
+    from matrix.chaos.proxy import FaultProxy  # lazy: building the CLI parser must not load the proxy
+    from matrix.chaos.rules import RuleSet, load_rules  # lazy: building the CLI parser must not load the proxy
 
     rules = load_rules(args.rules, seed=args.seed) if args.rules else RuleSet(seed=args.seed or 0)
     proxy = FaultProxy(args.upstream, rules, fault_log=None, cell=args.cell, port=args.port,
@@ -113,10 +115,11 @@ def _reachable(url: str) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m matrix.chaos.cli proxy ...` is `python -m matrix proxy ...`."""
-    from matrix.__main__ import main as matrix_main
-
-    return matrix_main(["proxy", *(sys.argv[2:] if argv is None else list(argv)[1:])])
+    """`python -m matrix.chaos.cli proxy ...` is `python -m matrix proxy ...` (same parser, same exit codes)."""
+    parser = argparse.ArgumentParser(prog="python -m matrix.chaos.cli")
+    add_proxy_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    return exit_code(args.func, args)
 
 
 if __name__ == "__main__":

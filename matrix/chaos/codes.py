@@ -153,7 +153,7 @@ def default_throttle(service: str, protocol: str | None = None) -> tuple[str, in
 @functools.cache
 def modeled_codes(service: str) -> dict[str, int | None]:
     """Error codes the botocore service model declares for `service`, with their HTTP status if modeled."""
-    from matrix.chaos.catalog import service_model
+    from matrix.chaos.catalog import service_model  # lazy: botocore's service models load on first use
 
     model = service_model(service)
     out: dict[str, int | None] = {}

@@ -21,17 +21,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from matrix.cells import Cell
-from matrix.chaos.scenarios import SURVIVE, ChaosNotes, HookContext, Scenario
+from matrix.chaos.scenarios import SURVIVE, ChaosNotes, HookContext, Scenario, scenario, with_expectation
 from matrix.clients import Access, ClientFactory
 from matrix.errors import StackmatrixError, UsageError
-from matrix.paths import PROJECT_ROOT, allure_results_dir, build_dir
+from matrix.paths import PROJECT_ROOT, build_dir, synth_file
 from matrix.results import Attachment, CellResult, ErrorCategory, Status, Step, now_ms
-from matrix.suites import SUITES, plugin_args
+from matrix.state.backend import MissingStateBucket
+from matrix.suites import pytest_command
 from matrix.targets.base import Deployment
 
 if TYPE_CHECKING:  # types only: the engines load when a cell deploys
@@ -85,7 +85,6 @@ def chaos_scenario(fault: str | None, overrides: dict[str, str]) -> Scenario | N
     """The cell's scenario, judged against `--expect` when the user overrides its expectation."""
     if not fault:
         return None
-    from matrix.chaos.scenarios import scenario, with_expectation
 
     chosen = scenario(fault)
     if chosen is not None and fault in overrides:
@@ -105,7 +104,7 @@ class ChaosDriver:
     # -- faults ------------------------------------------------------------------------------
     def arm(self, access: Access) -> Access:
         """Arm the scenario's rules now; returns the access the cell's clients must use."""
-        from matrix.chaos import FaultLog, FaultProxy, parse_rules
+        from matrix.chaos import FaultLog, FaultProxy, parse_rules  # lazy: only fault cells load it
 
         run, s = self.run, self.scenario
         if not s.rules:
@@ -114,7 +113,7 @@ class ChaosDriver:
         fault_log = FaultLog(run.result.folder / "faults.jsonl")
         endpoint = access.endpoint  # None: a real account
         if run.options.chaos_backend == "localstack":
-            from matrix.chaos.localstack_api import LocalStackChaos
+            from matrix.chaos.localstack_api import LocalStackChaos  # lazy: only fault cells load it
 
             if endpoint is None:
                 raise UsageError("--chaos-backend localstack needs a LocalStack endpoint, not a real account")
@@ -128,7 +127,7 @@ class ChaosDriver:
             return replace(access, endpoint=self.proxy.url)
         # a real account: no proxy in front of TLS endpoints; the same rules inside our clients, and
         # an AWS FIS template for the EC2 part, for the user to run against every client
-        from matrix.chaos.hooks import FaultHooks
+        from matrix.chaos.hooks import FaultHooks  # lazy: only fault cells load it
 
         self.hooks = FaultHooks(rules, fault_log=fault_log, cell=run.cell.id)
         self._write_fis_template(rules)
@@ -141,7 +140,7 @@ class ChaosDriver:
             self.hooks.install_session(clients.session)
 
     def _write_fis_template(self, rules: RuleSet) -> None:
-        from matrix.chaos.fis import fis_template
+        from matrix.chaos.fis import fis_template  # lazy: only fault cells load it
 
         run = self.run
         account = run.deployment.account_id if run.deployment else "123456789012"
@@ -175,15 +174,18 @@ class ChaosDriver:
 
     def terraform_verdict(self) -> str:
         """What the real terraform binary says about the same backend (missing bucket scenario)."""
-        from matrix.backend import MissingStateBucket
-        from matrix.engines.terraform import TerraformEngine, TerraformOptions, terraform_binary
+        from matrix.engines.terraform import (  # lazy: only fault cells load it
+            TerraformEngine,
+            TerraformOptions,
+            terraform_binary,
+        )
 
         run = self.run
         if terraform_binary() is None:
             return "terraform not on PATH: not asked"
         if run.clients is None or run.deployment is None:
             return "terraform not asked: the cell has no clients yet"
-        synth = build_dir() / "synth" / run.cell.id / "cdk.tf.json"
+        synth = synth_file(run.cell.id)
         tf = TerraformEngine(run.cell.id, synth, run.clients, build_dir() / "terraform" / run.cell.id,
                              TerraformOptions(bootstrap_backend=False), run_id=run.deployment.run_id, log=run.log)
         try:
@@ -228,8 +230,7 @@ class ChaosDriver:
         env = dict(os.environ, STACKMATRIX_CELL=json.dumps(run.cell.to_dict()), STACKMATRIX_CHAOS_REPORT=str(path),
                    STACKMATRIX_SUITE="chaos",
                    PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])))
-        cmd = [sys.executable, "-m", "pytest", str(SUITES / "chaos"), "-q", "-rfE", "-p", "no:cacheprovider",
-               "--rootdir", str(SUITES), f"--alluredir={allure_results_dir()}", *plugin_args()]
+        cmd = pytest_command("chaos", ["-rfE"])
         proc = subprocess.run(cmd, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
                               check=False)
         result.attach("chaos suite output", proc.stdout[-20000:] + proc.stderr[-5000:], "chaos-suite.txt",

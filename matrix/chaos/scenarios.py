@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 from matrix.results import ErrorCategory
 
 if TYPE_CHECKING:  # types only: the scenario table is read by commands that never deploy
-    from matrix.backend import StateBackend
     from matrix.clients import ClientFactory
+    from matrix.state.backend import StateBackend
 
 SURVIVE = "survive"
 FAIL_CLEANLY = "fail-cleanly"
@@ -97,7 +97,7 @@ STALE_HOLDER = "ci-runner-42@build-host-7"
 
 def plant_stale_lock(ctx: HookContext) -> str:
     """A lock left by a run on another host that died mid-apply (terraform's format)."""
-    from matrix.backend import LockInfo
+    from matrix.state.backend import LockInfo  # lazy: `cells` checks fault names without loading botocore
 
     backend = ctx.backend
     backend.check(bootstrap=True)

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from matrix.clients import ClientFactory
+from matrix.paths import build_dir
 
-if TYPE_CHECKING:  # types only: matrix.backend imports this package (through embedded.config)
+if TYPE_CHECKING:  # types only: make_engine is called with them, never needs them loaded
     from matrix.cells import Cell
     from matrix.engines.base import Engine, EngineSettings
 
@@ -23,17 +24,15 @@ def make_engine(cell: Cell, synth_path: Path, clients: ClientFactory, options: E
                 log: Callable[[str], None], cancel: threading.Event) -> Engine:
     """The cell's engine, with its own copy of the run's `lock_timeout` and `bootstrap_backend`
     (never the run's options object: a fault phase changes its own cell's lock timeout only)."""
-    from matrix.paths import build_dir
-
     state_dir = build_dir() / "state" / cell.id
     if cell.engine == "terraform":
-        from matrix.engines.terraform import TerraformEngine, TerraformOptions
+        from matrix.engines.terraform import TerraformEngine, TerraformOptions  # lazy: a cell loads only its own engine
 
         return TerraformEngine(cell.id, synth_path, clients, build_dir() / "terraform" / cell.id,
                                TerraformOptions(lock_timeout=options.lock_timeout,
                                                 bootstrap_backend=options.bootstrap_backend),
                                run_id=run_id, log=log, cancel=cancel)
-    from matrix.engines.embedded.engine import EmbeddedEngine, EngineOptions
+    from matrix.engines.embedded.engine import EmbeddedEngine, EngineOptions  # lazy: a cell loads only its own engine
 
     return EmbeddedEngine(
         cell.id, synth_path, clients, state_dir,

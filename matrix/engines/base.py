@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-if TYPE_CHECKING:  # types only: matrix.backend itself imports from this package
-    from matrix.backend import StateBackend
-    from matrix.engines.embedded.state import State
+if TYPE_CHECKING:  # types only: the engine contract names them, the engines bring them
+    from matrix.state.backend import StateBackend
+    from matrix.state.tfstate import State
 
 
 class EngineSettings(Protocol):

@@ -7,7 +7,7 @@ cells (build/terraform/plugin-cache). Credentials reach terraform through the en
 file. Steps: init / apply / output -json / destroy / force-unlock, with terraform's own messages
 surfaced in errors.
 
-The backend check is shared with the embedded engine (matrix/backend.py), so a missing bucket and
+The backend check is shared with the embedded engine (matrix/state/backend.py), so a missing bucket and
 a held lock end the same way on both engines; terraform's own words (NoSuchBucket, "Error acquiring
 the state lock") are added to the message. When the AWS provider cannot be installed (no registry,
 no mirror), the error says exactly that.
@@ -27,13 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from matrix.backend import LockHeld, MissingStateBucket, StateBackend
 from matrix.clients import ClientFactory
 from matrix.engines.base import Drift
-from matrix.engines.embedded.config import _backend as backend_of
 from matrix.errors import StackmatrixError
-from matrix.paths import build_dir
+from matrix.paths import SYNTH_FILE, build_dir
 from matrix.redact import redact
+from matrix.state.backend import LockHeld, MissingStateBucket, StateBackend, backend_of
 
 SERVICES = ("ec2", "iam", "logs", "s3", "sts", "dynamodb")
 LOCK_FIELD_RE = re.compile(r"^\s*(ID|Path|Operation|Who|Version|Created|Info):\s*(.*)$", re.M)
@@ -172,7 +171,7 @@ class TerraformEngine:
             override.pop("provider", None)
         else:
             doc, override = self.doc, self._override()
-        (work / "cdk.tf.json").write_text(json.dumps(doc, indent=2))
+        (work / SYNTH_FILE).write_text(json.dumps(doc, indent=2))
         target = work / "stackmatrix_override.tf.json"
         if override:
             target.write_text(json.dumps(override, indent=2))

@@ -14,6 +14,8 @@ removed after its destroy and leak check passed. It names the run id, target, en
 front's, with `emulator` and `strict_front` naming what it fronts) and account, so a kept cell
 (`--keep`), a crashed run, `matrix destroy` and `matrix env` all reach the same account later.
 It holds emulator test keys only; for real accounts it names the AWS profile, never a secret.
+`Deployment.load(cell)`, `Deployment.all()` and `Deployment.read(path)` are the one reader of these
+records: an unreadable record is named (UsageError), never half-read.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from matrix.backend import write_atomic
+from matrix.cells import Cell
 from matrix.clients import Access
+from matrix.errors import UsageError
+from matrix.files import write_atomic
 from matrix.paths import build_dir
 
 
@@ -74,8 +78,6 @@ class Deployment:
 
     def as_cell(self) -> Any:
         """The cell this record deployed, enough to destroy and leak-check it."""
-        from matrix.cells import Cell
-
         return Cell(self.region, self.suffix, self.fault, self.target, self.engine, self.matrix_profile,
                     {"project": self.project})
 
@@ -84,15 +86,46 @@ class Deployment:
                       self.profile, self.account_id)
 
     @classmethod
+    def read(cls, path: Path) -> Deployment:
+        """The record in `path`; an unreadable one is a UsageError naming the file and the way out."""
+        try:
+            data = json.loads(Path(path).read_text())
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            return cls(**data)
+        except (OSError, ValueError, TypeError) as exc:
+            raise UsageError(f"deployment record {path} cannot be read ({type(exc).__name__}: {exc}); move it "
+                             "away (its cell may still be deployed: look in its account)") from exc
+
+    @classmethod
     def load(cls, cell: str) -> Deployment | None:
-        path = deployments_dir() / f"{cell}.json"
-        if not path.is_file():
-            return None
-        return cls(**json.loads(path.read_text()))
+        """The record of `cell`, None when it has none. Looked up among the records' file names: a cell
+        id given on the command line never becomes a path (`../runs/x` must not read build/runs/x.json)."""
+        for path in deployments_dir().glob("*.json"):
+            if path.stem == cell:
+                return cls.read(path)
+        return None
 
     @classmethod
     def all(cls) -> list[Deployment]:
-        return [cls(**json.loads(p.read_text())) for p in sorted(deployments_dir().glob("*.json"))]
+        """Every record, sorted by cell id; an unreadable one is named (UsageError)."""
+        return [cls.read(p) for p in sorted(deployments_dir().glob("*.json"))]
+
+
+def cells_on(*urls: str | None) -> list[str]:
+    """The cells whose deployment record reaches an emulator at one of `urls` (as its endpoint, or as
+    the emulator behind its strict front). A record that cannot be read counts: it may."""
+    wanted = {u.rstrip("/") for u in urls if u}
+    out = []
+    for path in sorted(deployments_dir().glob("*.json")):
+        try:
+            d = Deployment.read(path)
+        except UsageError:
+            out.append(path.stem)
+            continue
+        if {(d.endpoint or "").rstrip("/"), (d.emulator or "").rstrip("/")} & wanted:
+            out.append(d.cell)
+    return out
 
 
 class Target:

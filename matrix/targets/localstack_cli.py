@@ -12,6 +12,8 @@ import argparse
 import json
 import sys
 
+from matrix.errors import UsageError
+
 EXIT_NOT_RUNNING = 3
 
 
@@ -20,7 +22,7 @@ def _progress(msg: str) -> None:
 
 
 def cmd_localstack(args: argparse.Namespace) -> int:
-    from matrix.targets import localstack_host as ls
+    from matrix.targets import localstack_host as ls  # lazy: building the CLI parser must not load LocalStack's module
 
     if args.action == "start":
         server = ls.start(port=args.port, log=_progress, timeout=args.timeout)
@@ -54,7 +56,5 @@ def _run(args: argparse.Namespace) -> int:
     if args.timeout is None:
         args.timeout = 60.0 if args.action == "start" else 10.0
     if args.port is not None and not 0 < args.port < 65536:
-        from matrix.errors import UsageError
-
         raise UsageError(f"--port {args.port}: a TCP port is 1-65535")
     return cmd_localstack(args)

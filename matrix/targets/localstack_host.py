@@ -63,10 +63,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from matrix import procs
 from matrix.devenv import digest
 from matrix.errors import StackmatrixError
+from matrix.files import write_atomic
 from matrix.paths import PROJECT_ROOT, build_dir
 from matrix.redact import SECRET_ENV, redact, redact_obj
+from matrix.targets.strict_front import StrictFront
 
 #: The newest localstack-core that runs on the project's Python 3.11. 4.14.0 and 2026.3.0 install there
 #: (their metadata says Python >= 3.10) but cannot be imported: localstack/services/stores.py declares
@@ -366,49 +369,14 @@ class LocalStackProcess:
             return stopped
 
 
-def _proc_start(pid: int) -> int | None:
-    """Start time of `pid` in clock ticks since boot (/proc/<pid>/stat field 22), None without /proc."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = raw[raw.rindex(")") + 2:].split()
-    return int(fields[19])
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return raw[raw.rindex(")") + 2:].split()[0] in ("Z", "X")
-
-
-def _alive(pid: int) -> bool:
-    try:  # reap it if it is our child and has exited, else a zombie looks alive to kill(0)
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not _zombie(pid)
-
-
 def _is_ours(pid: int, proc_start: int | None) -> bool:
     """`pid` lives and is the LocalStack we started (not a recycled pid)."""
-    if pid <= 0 or not _alive(pid):
+    if pid <= 0 or not procs.alive(pid):
         return False
-    if proc_start is not None and _proc_start(pid) not in (None, proc_start):
+    if proc_start is not None and procs.start_time(pid) not in (None, proc_start):
         return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
+    cmdline = procs.cmdline(pid)
+    if cmdline is None:
         return True  # no /proc: trust the pid and start time we have
     return ENTRY_POINT.encode() in cmdline
 
@@ -418,10 +386,10 @@ def _wait_gone(pid: int, timeout: float, popen: subprocess.Popen | None) -> bool
     while time.monotonic() < deadline:
         if popen is not None and popen.poll() is not None:
             return True
-        if not _alive(pid):
+        if not procs.alive(pid):
             return True
         time.sleep(0.05)
-    return not _alive(pid)
+    return not procs.alive(pid)
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -456,21 +424,12 @@ def _read_state() -> dict | None:
 
 
 def _write_state(doc: dict) -> None:
-    path = state_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(redact_obj(doc), indent=2) + "\n")
-    tmp.replace(path)
+    write_atomic(state_file(), json.dumps(redact_obj(doc), indent=2) + "\n", fsync=False)
 
 
 def _rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+    kb = procs.rss_kb(pid)
+    return None if kb is None else round(kb / 1024, 1)
 
 
 def status() -> dict | None:
@@ -579,7 +538,7 @@ def start(port: int | None = None, log: Log = print, timeout: float = 60) -> Loc
             )
         server = LocalStackProcess(
             pid=popen.pid, port=port, url=url, started=datetime.now(UTC).isoformat(timespec="seconds"),
-            log=str(log_file()), proc_start=_proc_start(popen.pid), _popen=popen,
+            log=str(log_file()), proc_start=procs.start_time(popen.pid), _popen=popen,
         )
         try:
             _write_state(server.to_state())  # recorded at once: a crash of ours must not orphan it
@@ -598,8 +557,6 @@ FRONT = "localstack"  # the record name of the strict emulator in front of the m
 def stop(timeout: float = 10) -> bool:
     """Stop the recorded server and the strict emulator in front of it (matrix/targets/strict_front.py):
     SIGTERM, SIGKILL after `timeout`; remove the records. False if no server ran."""
-    from matrix.targets.strict_front import StrictFront
-
     StrictFront.stop_named(FRONT)
     with _locked(state_dir() / ".lock"):
         doc = _read_state()

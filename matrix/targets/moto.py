@@ -6,6 +6,13 @@ in-process (`ThreadedMotoServer`, mode "threaded"); `nox -s bench -- deploy` mea
 A server this tool started is recorded in build/emulators/moto.json and reused by later runs while
 it answers (the dev loop keeps cells on it); `--endpoint URL` names one the user runs.
 
+Its lifetime has one rule, kept by `MotoTarget.stop()` at the end of a run and by
+`stop_recorded_if_unneeded()` in `destroy`: the server (and its strict front) stops as soon as no
+deployment record names it, whichever command removed the last one. A run that ends with records
+naming it marks the record `kept`; a later run that reuses a kept server adopts it (and decides at
+its own end), while a run that merely reuses the server of a run still going never stops it. A
+server the user runs (`--endpoint`) is never stopped.
+
 `MotoTarget.access()` creates, inside moto, an IAM user with an access key in the cell's own
 account (chosen with the `x-moto-account-id` header once). moto maps those keys to that account on
 every later request, so terraform, the AWS CLI and boto3 all land in the cell's account without
@@ -36,11 +43,12 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from matrix.backend import write_atomic
 from matrix.clients import Access
 from matrix.errors import StackmatrixError, UsageError
+from matrix.files import write_atomic
 from matrix.paths import build_dir
-from matrix.targets.base import Target, account_for
+from matrix.procs import alive
+from matrix.targets.base import Target, account_for, cells_on
 from matrix.targets.strict_front import StrictFront, strict_fact
 
 IAM_USER = "stackmatrix-runner"
@@ -60,22 +68,13 @@ def answers(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
 @dataclass
 class MotoServer:
     url: str
     pid: int | None = None
     mode: str = "subprocess"
     owned: bool = False
+    kept: bool = False  # left running for cells whose records name it (no run is using it)
     _threaded: Any = None
 
     @staticmethod
@@ -93,8 +92,9 @@ class MotoServer:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             return None
-        if data.get("pid") and pid_alive(int(data["pid"])) and answers(data["url"]):
-            return cls(url=data["url"], pid=int(data["pid"]), mode="subprocess", owned=False)
+        if data.get("pid") and alive(int(data["pid"])) and answers(data["url"]):
+            return cls(url=data["url"], pid=int(data["pid"]), mode="subprocess", owned=False,
+                       kept=bool(data.get("kept")))
         path.unlink(missing_ok=True)
         return None
 
@@ -129,8 +129,17 @@ class MotoServer:
                 raise StackmatrixError(f"moto server did not answer on {url} within {timeout:.0f} s; see {log}")
             time.sleep(0.1)
         server = cls(url=url, pid=proc.pid, mode="subprocess", owned=True)
-        write_atomic(cls.record_path(), json.dumps({"url": url, "pid": proc.pid, "started": time.time()}))
+        server.save()
         return server
+
+    def save(self) -> None:
+        write_atomic(self.record_path(), json.dumps({"url": self.url, "pid": self.pid, "kept": self.kept}))
+
+    def mark_kept(self, kept: bool) -> None:
+        """Record whether the server stays up for kept cells (True) or a run is using it (False)."""
+        if self.mode == "subprocess" and self.kept != kept:
+            self.kept = kept
+            self.save()
 
     def stop(self, timeout: float = 10) -> None:
         """Stop the server and the strict emulator in front of it."""
@@ -138,14 +147,12 @@ class MotoServer:
         if self._threaded is not None:
             self._threaded.stop()
             return
-        if self.pid and pid_alive(self.pid):
+        if self.pid and alive(self.pid):
             os.kill(self.pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout
-            while pid_alive(self.pid) and time.monotonic() < deadline:
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(self.pid, os.WNOHANG)
+            while alive(self.pid) and time.monotonic() < deadline:  # reaps it: no zombie is left
                 time.sleep(0.05)
-            if pid_alive(self.pid):
+            if alive(self.pid):
                 os.kill(self.pid, signal.SIGKILL)
         self.record_path().unlink(missing_ok=True)
 
@@ -188,6 +195,9 @@ class MotoTarget(Target):
             self.server = MotoServer.recorded() if self.mode == "subprocess" else None
             if self.server is None:
                 self.server = MotoServer.start(self.mode)
+            elif self.server.kept:  # left up for kept cells: this run adopts it and decides at its end
+                self.server.owned = True
+                self.server.mark_kept(False)
             self.emulator_url = self.server.url
         self.endpoint = self.emulator_url
         if self.strict:
@@ -235,8 +245,32 @@ class MotoTarget(Target):
                 "strict": strict_fact(self.front, self.emulator_url)}
 
     def stop(self, keep_running: bool = False) -> None:
-        if self.server is not None and self.server.owned and not keep_running:
-            self.server.stop()  # its strict front with it
-        elif self.front is not None and self.front_started and not keep_running and self.server is None:
+        """End of a run. `keep_running` says the run kept cells; for a server this tool started the
+        deployment records decide: a cell an earlier run kept and this run destroyed no longer holds it."""
+        if self.server is not None and self.server.owned and self.server.mode == "subprocess":
+            if cells_on(self.server.url):
+                self.server.mark_kept(True)  # kept cells (this run's or earlier ones) still need it
+            else:
+                self.server.stop()  # its strict front with it
+        elif self.server is not None and self.server.owned and not keep_running:
+            self.server.stop()  # in-process: it ends with us anyway
+        elif self.server is None and self.front is not None and self.front_started and not keep_running:
             self.front.stop()  # in front of a server the user runs: ours to stop
+        # a server another run started and still uses (not kept): left alone
+
+
+def stop_recorded_if_unneeded(server: MotoServer | None = None, log: Any = None) -> bool:
+    """Stop the recorded moto server kept for cells (and its strict front) when no deployment record
+    names it any more; True when it was stopped. A server a run is using (not kept) is left alone; an
+    unreadable record counts as needing it."""
+    server = server or MotoServer.recorded()
+    if server is None or server.mode != "subprocess" or not server.kept:
+        return False
+    users = cells_on(server.url)
+    if users:
+        return False
+    server.stop()
+    if log is not None:
+        log(f"stopped the moto server at {server.url} (no kept cell needs it)")
+    return True
 

@@ -39,10 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from matrix.backend import write_atomic
 from matrix.errors import StackmatrixError
+from matrix.files import write_atomic
 from matrix.paths import PROJECT_ROOT, build_dir
-from matrix.targets.localstack_host import _alive  # the one liveness check: reaps exited children, sees zombies
+from matrix.procs import alive as _alive  # the one liveness check: reaps exited children, sees zombies
 
 STATS = "/_stackmatrix/stats"
 MANAGED = ("moto", "localstack")  # fronts of the emulators stackmatrix starts and records itself

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from matrix.clients import Access, ClientFactory
+from matrix.targets.emulator_gaps import label, match
 from stack.config import StackConfig
 
 
@@ -89,7 +90,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = outcome.get_result()
     if call.when != "call" or not report.failed or call.excinfo is None:
         return
-    from matrix.targets.emulator_gaps import label, match
 
     target = json.loads(os.environ.get("STACKMATRIX_CELL", "{}")).get("target", "")
     gap = match(f"{call.excinfo.typename}: {call.excinfo.value}", target)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from matrix.catalogue import Context, Finding, SynthDoc, check_doc
-from matrix.paths import PROJECT_ROOT, synth_dir
+from matrix.paths import PROJECT_ROOT, synth_dir, synth_file
 
 
 def _cells() -> list[dict]:
@@ -24,7 +24,7 @@ def _cells() -> list[dict]:
 
 
 def _doc(cell: dict) -> SynthDoc:
-    path = synth_dir() / cell["id"] / "cdk.tf.json"
+    path = synth_file(cell["id"])
     return SynthDoc.load(path, Context(cell=cell["id"], region=cell.get("region"),
                                        suffix=cell.get("suffix"), project_dir=PROJECT_ROOT))
 

@@ -1,6 +1,6 @@
 """Measuring helpers shared by the benchmarks: wall time of a callable, and the peak resident memory
 of a process tree (a child and all its descendants, e.g. the synth worker and its jsii node
-process), sampled every 20 ms (through bench.tree, the bench's only /proc reader)."""
+process), sampled every 20 ms (matrix/procs.py reads /proc)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.tree import children, read_stat
+from matrix import procs
 
 
 def tree_rss_kb(pid: int) -> int:
@@ -21,9 +21,8 @@ def tree_rss_kb(pid: int) -> int:
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
-        st = read_stat(p)
-        total += st.rss // 1024 if st else 0
-        todo.extend(children(p))
+        total += procs.rss_kb(p) or 0
+        todo.extend(procs.children(p))
     return total
 
 

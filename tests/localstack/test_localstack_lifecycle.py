@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from matrix import procs
 from matrix.paths import BUILD_ENV, PROJECT_ROOT
 from matrix.targets import localstack_host as lh
 
@@ -54,7 +55,7 @@ def _record(proc: subprocess.Popen, port: int = 1) -> None:
     lh.state_dir().mkdir(parents=True, exist_ok=True)
     lh.state_file().write_text(json.dumps({
         "pid": proc.pid, "port": port, "url": f"http://127.0.0.1:{port}", "started": "2026-01-01T00:00:00+00:00",
-        "log": "x", "proc_start": lh._proc_start(proc.pid),
+        "log": "x", "proc_start": procs.start_time(proc.pid),
     }))
 
 
@@ -166,7 +167,7 @@ def test_full_lifecycle_on_a_chosen_port(ls_python: Path, tmp_path: Path, monkey
         t1 = time.monotonic()
         assert lh.stop(timeout=10) is True
         stopped_in = time.monotonic() - t1
-    assert not lh._alive(server.pid)
+    assert not procs.alive(server.pid)
     assert not lh.state_file().exists()
     assert not lh.tmp_dir().exists(), "the server's TMPDIR (its S3 object data) goes with it"
     assert lh.status() is None
@@ -208,7 +209,7 @@ def test_stop_kills_a_server_that_ignores_sigterm(tmp_path: Path, monkeypatch: p
         t0 = time.monotonic()
         assert lh.stop(timeout=0.5) is True
         assert time.monotonic() - t0 >= 0.5  # SIGTERM was ignored for the whole timeout...
-        assert not lh._alive(proc.pid)  # ...and it is gone: SIGKILL (stop() reaped it, so no exit code)
+        assert not procs.alive(proc.pid)  # ...and it is gone: SIGKILL (stop() reaped it, so no exit code)
         assert not lh.state_file().exists()
     finally:
         if proc.poll() is None:

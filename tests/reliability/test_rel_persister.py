@@ -16,11 +16,10 @@ import uuid
 
 from harness.workspace import fresh_access
 
-from matrix.backend import StateBackend
 from matrix.clients import ClientFactory
-from matrix.engines.embedded.config import Backend
 from matrix.engines.embedded.engine import Persister
-from matrix.engines.embedded.state import State
+from matrix.state.backend import Backend, StateBackend
+from matrix.state.tfstate import State
 
 ROUNDS, THREADS, CHANGES = 30, 8, 20
 

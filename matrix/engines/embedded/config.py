@@ -29,10 +29,8 @@ from matrix.engines.embedded.arguments.check import (
     problems_in_document,
 )
 from matrix.engines.embedded.resources import DATA_SOURCES, HANDLERS
-
-
-class ConfigError(Exception):
-    """The synthesized configuration uses something the embedded engine cannot apply."""
+from matrix.errors import ConfigError
+from matrix.state.backend import Backend, backend_of
 
 
 @dataclass(frozen=True)
@@ -55,20 +53,6 @@ class Node:
     args: dict[str, Any]
     depends_on: set[str] = field(default_factory=set)
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
-
-
-@dataclass
-class Backend:
-    bucket: str
-    key: str
-    region: str
-    encrypt: bool = False
-    use_lockfile: bool = False
-    dynamodb_table: str | None = None
-
-    @property
-    def lock_path(self) -> str:
-        return f"{self.bucket}/{self.key}"
 
 
 @dataclass
@@ -222,23 +206,8 @@ def load_config(path: Path) -> TfConfig:
     forbidden = {str(a) for src in (provider, s3) for a in src.get("forbidden_account_ids") or []}
 
     return TfConfig(Path(path), nodes, topological(nodes), outputs, variables, provider["region"], default_tags,
-                    _backend(doc), frozenset(ignore.get("keys") or []), tuple(ignore.get("key_prefixes") or []),
+                    backend_of(doc), frozenset(ignore.get("keys") or []), tuple(ignore.get("key_prefixes") or []),
                     frozenset(allowed), frozenset(forbidden), sensitive)
-
-
-def _backend(doc: dict[str, Any]) -> Backend | None:
-    """The S3 backend's location and locking (the terraform engine uses it too: no refusals here)."""
-    backends = (doc.get("terraform") or {}).get("backend") or {}
-    if not backends:
-        return None
-    if "s3" not in backends:
-        raise ConfigError(f"terraform.backend: only the s3 backend is supported (found {', '.join(backends)})")
-    b = backends["s3"]
-    for arg in ("bucket", "key", "region"):
-        if not isinstance(b.get(arg), str) or not b[arg]:
-            raise ConfigError(f"terraform.backend.s3: {arg} is required")
-    return Backend(bucket=b["bucket"], key=b["key"], region=b["region"], encrypt=bool(b.get("encrypt")),
-                   use_lockfile=bool(b.get("use_lockfile")), dynamodb_table=b.get("dynamodb_table") or None)
 
 
 def account_problem(config: TfConfig, account: str) -> str | None:

@@ -45,7 +45,6 @@ from typing import Any
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.exceptions import HTTPClientError
 
-from matrix.backend import LockHeld, StateBackend, StateWriteFailed, write_atomic
 from matrix.clients import ClientFactory
 from matrix.engines.embedded import expressions as ex
 from matrix.engines.embedded.arguments.normalize import equal
@@ -62,10 +61,12 @@ from matrix.engines.embedded.readback import (
 )
 from matrix.engines.embedded.resources import DATA_SOURCES, HANDLERS
 from matrix.engines.embedded.resources.base import Cancelled, Ctx, Handler
-from matrix.engines.embedded.state import State
 from matrix.errors import StackmatrixError
+from matrix.files import write_atomic
 from matrix.redact import redact
-from matrix.stale_lock import holder_identity, release_if_dead
+from matrix.state.backend import LockHeld, StateBackend, StateWriteFailed
+from matrix.state.stale_lock import holder_identity, release_if_dead
+from matrix.state.tfstate import State
 
 
 class ApplyError(StackmatrixError):
@@ -358,7 +359,7 @@ class EmbeddedEngine:
         details = {"cell": self.cell, **holder_identity(), **self.options.lock_details}
         try:
             return self.backend.lock(operation, details, 0.0, self.cancel)
-        except LockHeld as exc:  # a holder provably dead on this machine: released (matrix/stale_lock.py)
+        except LockHeld as exc:  # a holder provably dead on this machine: released (matrix/state/stale_lock.py)
             if not release_if_dead(self.backend, exc.info, self._note) and self.options.lock_timeout <= 0:
                 raise
         return self.backend.lock(operation, details, self.options.lock_timeout, self.cancel)

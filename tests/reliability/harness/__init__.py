@@ -29,5 +29,5 @@ processes). Each module has one concern:
 * `listeners`  the listening sockets of a process tree, read from /proc/net/{tcp,tcp6,udp,udp6}
 * `summary`    the figures, their table and build/reliability/summary.json
 
-The stale-lock policy itself lives with the engine: matrix/stale_lock.py.
+The stale-lock policy itself lives with the engine: matrix/state/stale_lock.py.
 """

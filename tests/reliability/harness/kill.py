@@ -17,7 +17,7 @@ The targeted points cover every resource kind in each of the three phases (crash
 the count points spread the rest over the resource count. After the kill the trial records what the
 child left (state readable? resources recorded, journal entries, live resources, the lock and its
 holder), then a new engine in this process re-applies: it must release the stale lock (its holder
-is provably dead on this host, matrix/stale_lock.py) naming Who and ID, adopt the orphans the
+is provably dead on this host, matrix/state/stale_lock.py) naming Who and ID, adopt the orphans the
 journal names, converge to the configuration (census: exactly the declared count of every kind, the
 state naming exactly what exists), plan no changes on a further apply, and destroy to zero
 leftovers (matrix.leaks.find_leftovers by the run's tags, plus the census).
@@ -43,12 +43,13 @@ from typing import Any
 from harness import census as cz
 from harness.procs import Child, pid_alive
 from harness.workspace import Moto, Workspace, access_json, fresh_access
-from matrix.backend import LockHeld, LockInfo
 from matrix.clients import ClientFactory
 from matrix.engines.embedded.engine import EmbeddedEngine, EngineOptions
-from matrix.engines.embedded.state import State, StateError
 from matrix.leaks import find_leftovers
-from matrix.stale_lock import holder_identity, process_stat
+from matrix.procs import process_stat
+from matrix.state.backend import LockHeld, LockInfo
+from matrix.state.stale_lock import holder_identity
+from matrix.state.tfstate import State, StateError
 
 CELL = "us-east-1-dev"
 REGION = "us-east-1"
@@ -235,7 +236,7 @@ class KillBattery:
             out["bucket_error"] = f"{type(exc).__name__}: {exc}"
         lock = engine.backend.current_lock() if engine.backend.bucket_exists() else None
         if lock:
-            from matrix.stale_lock import lock_details
+            from matrix.state.stale_lock import lock_details
 
             details = lock_details(lock)
             out["lock"] = {"ID": lock.get("ID"), "Who": lock.get("Who"), "pid": details.get("pid"),

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from matrix import procs
 from matrix.paths import PROJECT_ROOT
 
 HARNESS_PARENT = Path(__file__).resolve().parents[1]  # tests/reliability: `harness` importable from here
@@ -165,9 +166,5 @@ def wait_until(condition: Callable[[], bool], timeout: float, poll: float = 0.05
 
 
 def pid_alive(pid: int) -> bool:
-    """Alive and not a zombie."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return text[text.rindex(")") + 2:].split()[0] not in ("Z", "X")
+    """Alive and not a zombie (matrix/procs.py: reaps nothing, so a Child's Popen keeps its exit code)."""
+    return procs.running(pid)

@@ -36,7 +36,7 @@ from harness.kill import StateWatcher
 from harness.procs import Child
 from harness.workspace import Moto, Workspace
 from matrix.clients import Access, ClientFactory
-from matrix.engines.embedded.state import State, StateError
+from matrix.state.tfstate import State, StateError
 
 CELL = "us-east-1-dev"
 #: how a failure may name the vanished emulator (botocore's connection errors, or the runner's own words)

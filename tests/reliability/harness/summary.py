@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from matrix.backend import write_atomic
+from matrix.files import write_atomic
 
 # (section, key, label) rows of the table, in order; a missing key is skipped
 TABLE = (

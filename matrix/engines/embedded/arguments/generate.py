@@ -99,13 +99,16 @@ def fields(cls: type, prefix: str = "") -> dict[str, dict[str, Any]]:
 
 
 def _bare_package() -> None:
-    from stack.cdk import _bare_package as bare
+    from stack.cdk import _bare_package as bare  # lazy: the generator alone loads the CDK and the handlers
 
     bare(PROVIDER_PACKAGE)
 
 
 def collect() -> dict[str, Any]:
-    from matrix.engines.embedded.resources import DATA_SOURCES, HANDLERS
+    from matrix.engines.embedded.resources import (  # lazy: the generator alone loads the CDK and the handlers
+        DATA_SOURCES,
+        HANDLERS,
+    )
 
     _bare_package()
     out: dict[str, Any] = {"resources": {}, "data_sources": {}}
@@ -166,7 +169,7 @@ def render(data: dict[str, Any]) -> str:
 def main() -> None:
     OUT.write_text(render(collect()))
     print(f"wrote {OUT}")
-    from stack.cdk import stop_runtime
+    from stack.cdk import stop_runtime  # lazy: the generator alone loads the CDK and the handlers
 
     stop_runtime()
     sys.stdout.flush()

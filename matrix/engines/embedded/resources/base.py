@@ -12,7 +12,11 @@ refused), and its methods do exactly what the table says:
                         (one describe per type and region where the API takes a list of ids);
 * `update(ctx, attrs, args, changed)`   one real API call (or more) per changed argument; an
                         argument it has no call for is an error, never a silent state write;
-* `delete(ctx, attrs)`, `find(ctx, args)` (adopt after a crash).
+* `delete(ctx, attrs)`, `find(ctx, args)` (adopt after a crash);
+* `leftovers(ctx, query)`  what of this type a cell still owns after its destroy, found by its tags
+                        (`LeakQuery`: the cell's RunId/EnvironmentSuffix/Fault, its IAM name prefix);
+                        `sweep_rank` is its place in the order AWS accepts deletions (matrix/leaks.py
+                        asks every handler and sorts by it).
 
 Attributes are named as the AWS provider names them in state (`id`, `arn`, `cidr_block`,
 `tags_all`, ...), so terraform can read the state this engine writes.
@@ -187,8 +191,50 @@ def blocks(value: Any) -> list[dict[str, Any]]:
     return [v for v in value or [] if isinstance(v, dict)]
 
 
+@dataclass(frozen=True)
+class Leftover:
+    """A resource a cell left behind: its type, id and the attributes its handler's `delete` needs."""
+
+    type: str
+    id: str
+    attrs: dict[str, Any]
+
+    def line(self) -> str:
+        name = self.attrs.get("tags_all", {}).get("Name") if isinstance(self.attrs.get("tags_all"), dict) else None
+        return f"{self.type} {self.id}" + (f" ({name})" if name else "")
+
+
+@dataclass(frozen=True)
+class LeakQuery:
+    """Which resources are a cell's: they carry its identifying `tags` (RunId, EnvironmentSuffix) and
+    exactly its `fault` (a cell without one owns no resource tagged with another's); IAM roles are
+    looked at only under the stack's name prefix."""
+
+    tags: dict[str, str]
+    fault: str | None = None
+    iam_prefix: str | None = None
+
+    def ec2_filters(self) -> list[dict[str, Any]]:
+        return [{"Name": f"tag:{k}", "Values": [v]} for k, v in sorted(self.tags.items())]
+
+    def owns(self, found: dict[str, str]) -> bool:
+        if any(found.get(k) != v for k, v in self.tags.items()):
+            return False
+        return found.get("Fault") == self.fault if self.fault is not None or "Fault" in found else True
+
+    def leftover(self, rtype: str, rid: str, attrs: dict[str, Any], found: dict[str, str] | None) -> Leftover | None:
+        """The leftover when it is the cell's; `found` None: already judged (by its parent's tags)."""
+        if found is not None and not self.owns(found):
+            return None
+        return Leftover(rtype, rid, {**attrs, "id": rid, "tags_all": found or {}})
+
+
 class Handler:
     type: ClassVar[str]
+    #: its place in the order AWS accepts deletions of a cell's leftovers (lowest first)
+    sweep_rank: ClassVar[int] = 99
+    #: deleted with the resource it belongs to: the sweep never deletes it on its own
+    deleted_with_parent: ClassVar[bool] = False
     #: every argument of the provider schema, classified (tests/test_arguments.py checks coverage)
     args: ClassVar[dict[str, Arg]] = {}
     #: the provider's default for an argument the configuration leaves out (compared like a setting)
@@ -254,6 +300,11 @@ class Handler:
         """The computed attributes of an existing resource matching `args` (to adopt after a crash
         between create and state write), or None. Default: cannot tell."""
         return None
+
+    def leftovers(self, ctx: Ctx, query: LeakQuery) -> Iterable[Leftover | None]:
+        """Resources of this type in the cell's account and region that carry the cell's tags (None
+        entries are someone else's). Default: none found by tag (the state ids still find them)."""
+        return ()
 
 
 class DataSource:

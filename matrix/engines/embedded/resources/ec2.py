@@ -78,6 +78,12 @@ def _associated(assocs: list[dict[str, Any]] | None, state_key: str) -> list[dic
 
 class Vpc(Handler):
     type = "aws_vpc"
+    sweep_rank = 8
+
+    def leftovers(self, ctx, query):
+        for v in ctx.client("ec2").describe_vpcs(Filters=query.ec2_filters()).get("Vpcs", []):
+            yield query.leftover(self.type, v["VpcId"], {}, from_ec2_tags(v.get("Tags")))
+
     ATTRIBUTES = {"enable_dns_support": "EnableDnsSupport", "enable_dns_hostnames": "EnableDnsHostnames",
                   "enable_network_address_usage_metrics": "EnableNetworkAddressUsageMetrics"}
     AWS_DEFAULT = {"enable_dns_support": True, "enable_dns_hostnames": False,
@@ -185,6 +191,12 @@ class Vpc(Handler):
 
 class Subnet(Handler):
     type = "aws_subnet"
+    sweep_rank = 5
+
+    def leftovers(self, ctx, query):
+        for s in ctx.client("ec2").describe_subnets(Filters=query.ec2_filters()).get("Subnets", []):
+            yield query.leftover(self.type, s["SubnetId"], {}, from_ec2_tags(s.get("Tags")))
+
     BOOLS = {"map_public_ip_on_launch": "MapPublicIpOnLaunch",
              "assign_ipv6_address_on_creation": "AssignIpv6AddressOnCreation",
              "enable_resource_name_dns_a_record_on_launch": "EnableResourceNameDnsARecordOnLaunch"}
@@ -292,6 +304,13 @@ class Subnet(Handler):
 
 class InternetGateway(Handler):
     type = "aws_internet_gateway"
+    sweep_rank = 7
+
+    def leftovers(self, ctx, query):
+        for g in ctx.client("ec2").describe_internet_gateways(Filters=query.ec2_filters()).get("InternetGateways", []):
+            vpc = next((a["VpcId"] for a in g.get("Attachments", [])), None)
+            yield query.leftover(self.type, g["InternetGatewayId"], {"vpc_id": vpc}, from_ec2_tags(g.get("Tags")))
+
     args = {
         "vpc_id": inplace("AttachInternetGateway / DetachInternetGateway"),
         **timeouts_for("create", "delete", "update"),
@@ -365,6 +384,13 @@ class InternetGateway(Handler):
 
 class Eip(Handler):
     type = "aws_eip"
+    sweep_rank = 4
+
+    def leftovers(self, ctx, query):
+        for a in ctx.client("ec2").describe_addresses(Filters=query.ec2_filters()).get("Addresses", []):
+            yield query.leftover(self.type, a["AllocationId"], {"allocation_id": a["AllocationId"]},
+                                 from_ec2_tags(a.get("Tags")))
+
     args = {
         "domain": replace(),
         "address": replace("a BYOIP address (AllocateAddress Address), read back as the public IP"),
@@ -460,6 +486,13 @@ class Eip(Handler):
 
 class NatGateway(Handler):
     type = "aws_nat_gateway"
+    sweep_rank = 3
+
+    def leftovers(self, ctx, query):
+        for n in ctx.client("ec2").describe_nat_gateways(Filters=query.ec2_filters()).get("NatGateways", []):
+            if n.get("State") in ("pending", "available"):
+                yield query.leftover(self.type, n["NatGatewayId"], {}, from_ec2_tags(n.get("Tags")))
+
     REGIONAL = "regional NAT gateways (availability_mode = regional)"
     args = {
         "allocation_id": replace(),
@@ -555,6 +588,13 @@ class NatGateway(Handler):
 
 class VpcEndpoint(Handler):
     type = "aws_vpc_endpoint"
+    sweep_rank = 1
+
+    def leftovers(self, ctx, query):
+        for e in ctx.client("ec2").describe_vpc_endpoints(Filters=query.ec2_filters()).get("VpcEndpoints", []):
+            if e.get("State", "").lower() not in ("deleted", "deleting"):
+                yield query.leftover(self.type, e["VpcEndpointId"], {}, from_ec2_tags(e.get("Tags")))
+
     MODIFY = {"route_table_ids": ("AddRouteTableIds", "RemoveRouteTableIds"),
               "subnet_ids": ("AddSubnetIds", "RemoveSubnetIds")}
     ONE_EMULATOR = "changing it in place is not stored by {}: a change replaces the endpoint"
@@ -674,6 +714,12 @@ class VpcEndpoint(Handler):
 
 class FlowLog(Handler):
     type = "aws_flow_log"
+    sweep_rank = 0
+
+    def leftovers(self, ctx, query):
+        for f in ctx.client("ec2").describe_flow_logs(Filters=query.ec2_filters()).get("FlowLogs", []):
+            yield query.leftover(self.type, f["FlowLogId"], {}, from_ec2_tags(f.get("Tags")))
+
     #: the argument naming what is logged -> (its ResourceType, its id prefix as AWS writes it)
     SOURCES = {"vpc_id": ("VPC", "vpc-"), "subnet_id": ("Subnet", "subnet-"), "eni_id": ("NetworkInterface", "eni-"),
                "transit_gateway_attachment_id": ("TransitGatewayAttachment", "tgw-attach-"),

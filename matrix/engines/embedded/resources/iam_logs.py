@@ -36,6 +36,7 @@ from matrix.engines.embedded.resources.base import (
     Handler,
     blocks,
     error_code,
+    from_ec2_tags,
     given,
     ignore_codes,
     tag_changes,
@@ -77,6 +78,24 @@ def _document(doc: Any) -> str | None:
 
 class IamRole(Handler):
     type = "aws_iam_role"
+    sweep_rank = 11
+
+    def leftovers(self, ctx, query):
+        iam = ctx.client("iam")
+        for page in iam.get_paginator("list_roles").paginate():
+            for r in page.get("Roles", []):
+                if query.iam_prefix and not r["RoleName"].startswith(query.iam_prefix):
+                    continue
+                try:
+                    found = from_ec2_tags(iam.list_role_tags(RoleName=r["RoleName"]).get("Tags"))
+                except ClientError as exc:
+                    if error_code(exc) == "NoSuchEntity":
+                        continue
+                    raise
+                if found.get("Region", ctx.region) != ctx.region:
+                    continue  # a sibling cell's role in another region
+                yield query.leftover(self.type, r["RoleName"], {"name": r["RoleName"]}, found)
+
     args = {
         "name": replace(),
         "name_prefix": NAME_PREFIX,
@@ -243,6 +262,8 @@ class IamRole(Handler):
 
 class IamRolePolicy(Handler):
     type = "aws_iam_role_policy"
+    sweep_rank = 9
+    deleted_with_parent = True  # the role's delete removes its inline policies
     taggable = False
     args = {
         "role": replace(),
@@ -288,6 +309,16 @@ class IamRolePolicy(Handler):
 
 class LogGroup(Handler):
     type = "aws_cloudwatch_log_group"
+    sweep_rank = 10
+
+    def leftovers(self, ctx, query):
+        logs = ctx.client("logs")
+        for page in logs.get_paginator("describe_log_groups").paginate():
+            for g in page.get("logGroups", []):
+                arn = g.get("logGroupArn") or g.get("arn", "").removesuffix(":*")
+                found = logs.list_tags_for_resource(resourceArn=arn).get("tags", {}) if arn else {}
+                yield query.leftover(self.type, g["logGroupName"], {"name": g["logGroupName"], "arn": arn}, found)
+
     args = {
         "name": replace(),
         "name_prefix": NAME_PREFIX,

@@ -102,6 +102,19 @@ def route_to_inline(route: dict[str, Any]) -> dict[str, Any]:
 
 class RouteTable(Handler):
     type = "aws_route_table"
+    sweep_rank = 6
+
+    def leftovers(self, ctx, query):
+        """The cell's route tables and, in the same describe, their associations (judged by the table's tags)."""
+        for rt in ctx.client("ec2").describe_route_tables(Filters=query.ec2_filters()).get("RouteTables", []):
+            tags = from_ec2_tags(rt.get("Tags"))
+            yield query.leftover(self.type, rt["RouteTableId"], {}, tags)
+            for assoc in rt.get("Associations", []):
+                if not assoc.get("Main") and assoc.get("RouteTableAssociationId") and query.owns(tags):
+                    yield query.leftover(RouteTableAssociation.type, assoc["RouteTableAssociationId"],
+                                         {"subnet_id": assoc.get("SubnetId"), "route_table_id": rt["RouteTableId"]},
+                                         None)
+
     args = {
         "vpc_id": replace(),
         "route": inplace("the table's routes, managed as a set: DeleteRoute for each removed, CreateRoute for each "
@@ -251,6 +264,7 @@ class Route(Handler):
 
 class RouteTableAssociation(Handler):
     type = "aws_route_table_association"
+    sweep_rank = 2  # found with its route table (RouteTable.leftovers)
     taggable = False
     args = {
         "route_table_id": inplace("ReplaceRouteTableAssociation"),

@@ -11,7 +11,7 @@ Lock info keys are terraform's: ID, Operation, Info, Who, Version, Created, Path
 respects our locks, we respect terraform's, and `terraform force-unlock` works on ours.
 
 `StateBackend` also keeps a local copy of the state under build/state/<cell>/ after every change
-(atomic rename) and, when the bucket cannot be written, an `errored.tfstate` next to it, as
+(atomic rename: matrix/files.py) and, when the bucket cannot be written, an `errored.tfstate` next to it, as
 terraform does; `read()` prefers whichever copy is newer (same lineage, higher serial).
 """
 
@@ -20,9 +20,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
-import os
 import socket
-import tempfile
 import threading
 import time
 import uuid
@@ -34,9 +32,42 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from matrix.clients import ClientFactory
-from matrix.engines.embedded.config import Backend
-from matrix.engines.embedded.state import TERRAFORM_VERSION, State, StateError
-from matrix.errors import StackmatrixError
+from matrix.errors import ConfigError, StackmatrixError
+from matrix.files import write_atomic
+from matrix.state.tfstate import TERRAFORM_VERSION, State, StateError
+
+
+@dataclass
+class Backend:
+    """Where a cell's state lives and how it is locked: the synthesized `terraform.backend.s3` block."""
+
+    bucket: str
+    key: str
+    region: str
+    encrypt: bool = False
+    use_lockfile: bool = False
+    dynamodb_table: str | None = None
+
+    @property
+    def lock_path(self) -> str:
+        return f"{self.bucket}/{self.key}"
+
+
+def backend_of(doc: dict[str, Any]) -> Backend | None:
+    """The S3 backend of a synthesized document (both engines read it here), None when it has none.
+
+    Only location and locking are read: the embedded engine checks the block's other keys itself."""
+    backends = (doc.get("terraform") or {}).get("backend") or {}
+    if not backends:
+        return None
+    if "s3" not in backends:
+        raise ConfigError(f"terraform.backend: only the s3 backend is supported (found {', '.join(backends)})")
+    b = backends["s3"]
+    for arg in ("bucket", "key", "region"):
+        if not isinstance(b.get(arg), str) or not b[arg]:
+            raise ConfigError(f"terraform.backend.s3: {arg} is required")
+    return Backend(bucket=b["bucket"], key=b["key"], region=b["region"], encrypt=bool(b.get("encrypt")),
+                   use_lockfile=bool(b.get("use_lockfile")), dynamodb_table=b.get("dynamodb_table") or None)
 
 
 class MissingStateBucket(StackmatrixError):
@@ -103,16 +134,6 @@ def _code(exc: ClientError) -> str:
 
 def _status(exc: ClientError) -> int:
     return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 class StateBackend:

@@ -7,7 +7,7 @@ whose process is gone.
 
 The proof rests on what the engine writes into the lock's `Info` JSON when it takes a lock
 (`holder_identity()`): the tool name, the host name, the kernel's boot id, the PID namespace, the
-pid and that process's start time (clock ticks since boot, field 22 of /proc/<pid>/stat). The
+pid and that process's start time (clock ticks since boot, matrix/procs.py `process_stat`). The
 holder is dead when all of
 
 * `tool` is "stackmatrix" (terraform's own locks, and locks by other tools, are never judged),
@@ -33,44 +33,13 @@ import json
 import os
 import socket
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from matrix.errors import StackmatrixError
+from matrix.procs import boot_id, pid_namespace, process_stat
 
 TOOL = "stackmatrix"
 IDENTITY_KEYS = ("host", "boot_id", "pid_ns")
-
-
-def _read(path: str) -> str | None:
-    try:
-        return Path(path).read_text().strip()
-    except OSError:
-        return None
-
-
-def boot_id() -> str | None:
-    return _read("/proc/sys/kernel/random/boot_id")
-
-
-def pid_namespace() -> str | None:
-    try:
-        return os.readlink("/proc/self/ns/pid")
-    except OSError:
-        return None
-
-
-def process_stat(pid: int) -> tuple[str, int] | None:
-    """(state letter, start time in clock ticks since boot) of `pid`, None when no such process.
-
-    Raises PermissionError when /proc cannot tell (then nothing can be proven)."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    # "pid (comm) state ppid ..." - comm may hold spaces and parentheses: split after the last ')'
-    fields = text[text.rindex(")") + 2:].split()
-    return fields[0], int(fields[19])  # field 3 (state) and field 22 (starttime)
 
 
 def holder_identity() -> dict[str, Any]:
