@@ -260,6 +260,9 @@ def cmd_destroy(args: argparse.Namespace) -> int:
     from matrix.targets.moto import stop_recorded_if_unneeded  # lazy: loaded by its command only
 
     stop_recorded_if_unneeded(log=_progress)  # the moto server this tool started, once no cell needs it
+    from matrix.targets import localstack_host  # lazy: loaded by its command only
+
+    localstack_host.stop_if_unneeded(log=_progress)  # the same for a managed LocalStack kept for cells
     return 1 if failures else 0
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 from matrix.clients import Access
 from matrix.errors import UsageError
 from matrix.targets import localstack_host as host
-from matrix.targets.base import Deployment, Target, account_for
+from matrix.targets.base import Deployment, Target, account_for, cells_on
 from matrix.targets.strict_front import StrictFront, strict_fact
 
 TEST_SECRET = "test"  # noqa: S105 - LocalStack ignores the secret; any value signs
@@ -90,7 +90,13 @@ class LocalStackTarget(Target):
         return facts
 
     def stop(self, keep_running: bool = False) -> None:
-        if self.managed is not None and not keep_running and not self.was_running:
-            host.stop()  # its strict front with it
+        """End of a run. A managed LocalStack this run started, or one an earlier run kept for its
+        cells, is ours: the deployment records decide whether it stays up (marked kept) or stops. One
+        started by `localstack start` or by a run still going is left alone."""
+        if self.managed is not None and (not self.was_running or host.is_kept()):
+            if cells_on(self.emulator_url, self.endpoint):  # the records decide, not the run's --keep
+                host.mark_kept()  # kept cells (this run's or earlier ones) still need it
+            else:
+                host.stop()  # its strict front with it
         elif self.front is not None and self.front_started and not keep_running and self.managed is None:
             self.front.stop()  # in front of a LocalStack the user runs: ours to stop

@@ -69,6 +69,7 @@ from matrix.errors import StackmatrixError
 from matrix.files import write_atomic
 from matrix.paths import PROJECT_ROOT, build_dir
 from matrix.redact import SECRET_ENV, redact, redact_obj
+from matrix.targets.base import cells_on
 from matrix.targets.strict_front import StrictFront
 
 #: The newest localstack-core that runs on the project's Python 3.11. 4.14.0 and 2026.3.0 install there
@@ -552,6 +553,38 @@ def start(port: int | None = None, log: Log = print, timeout: float = 60) -> Loc
 
 
 FRONT = "localstack"  # the record name of the strict emulator in front of the managed server
+
+
+def mark_kept(kept: bool = True) -> None:
+    """Record that the managed server stays up for kept cells (a run that kept cells ends), so that
+    the command that removes the last of them stops it (`stop_if_unneeded`)."""
+    with _locked(state_dir() / ".lock"):
+        doc = _read_state()
+        if doc is not None and bool(doc.get("kept")) != kept:
+            _write_state({**doc, "kept": kept})
+
+
+def is_kept() -> bool:
+    """True when the recorded server was left up for kept cells (not by `localstack start`, not by a
+    run still going)."""
+    doc = _read_state()
+    return bool(doc and doc.get("kept"))
+
+
+def stop_if_unneeded(log: Log | None = None) -> bool:
+    """Stop the managed server (and its strict front) when it was kept for cells and no deployment
+    record names it any more; True when it was stopped. A server started by `localstack start` or by a
+    run still going is left alone; an unreadable record counts as needing it."""
+    current = status()
+    if current is None or not current.get("kept"):
+        return False
+    front = StrictFront.recorded(FRONT, current["url"])
+    if cells_on(current["url"], front.url if front is not None else None):
+        return False
+    stop()
+    if log is not None:
+        log(f"stopped the managed LocalStack at {current['url']} (no kept cell needs it)")
+    return True
 
 
 def stop(timeout: float = 10) -> bool:

@@ -275,3 +275,49 @@ def test_info_reports_version_and_edition(localstack: lh.LocalStackProcess) -> N
     assert lh.health(localstack.url)["version"] == lh.LOCALSTACK_VERSION
     with pytest.raises(lh.LocalStackError, match="did not answer"):
         lh.info(f"http://127.0.0.1:{lh.free_port()}", timeout=1)
+
+
+def test_a_managed_localstack_kept_for_cells_stops_with_its_last_cell(ls_python: Path, tmp_path: Path,
+                                                                     synth_root: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A LocalStack a `--keep` run started stays up, marked kept, while its cell is deployed; it stops
+    (with its strict front) when the last kept cell goes, whichever command removed it: `destroy`, or a
+    later run that re-deployed and destroyed the cell."""
+    import shutil
+
+    build = tmp_path / "build"
+    shutil.copytree(synth_root / "synth", build / "synth")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("AWS_") and k not in ("LOCALSTACK_ENDPOINT", BUILD_ENV)}
+    env[BUILD_ENV] = str(build)
+    monkeypatch.setenv(BUILD_ENV, str(build))
+
+    def matrix(*args: str) -> subprocess.CompletedProcess:
+        out = subprocess.run([sys.executable, "-m", "matrix", *args], cwd=PROJECT_ROOT, env=env,
+                             capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+        return out
+
+    def kept_run() -> dict:
+        matrix("run", "--profile", "dev", "--target", "localstack", "--bootstrap-backend", "--keep",
+               "--skip-live", "--no-report")
+        record = json.loads(lh.state_file().read_text())
+        assert record["kept"] is True and procs.running(record["pid"])
+        assert (build / "emulators" / "strict-localstack.json").exists()
+        return record
+
+    try:
+        record = kept_run()
+        out = matrix("destroy")
+        assert "stopped the managed LocalStack" in out.stdout + out.stderr
+        assert not lh.state_file().exists() and not procs.running(record["pid"])
+        assert not (build / "emulators" / "strict-localstack.json").exists()
+
+        record = kept_run()
+        matrix("run", "--profile", "dev", "--target", "localstack", "--skip-live", "--no-report")
+        assert not (build / "deployments" / "us-east-1-dev.json").exists()
+        assert not lh.state_file().exists(), "the kept cell's LocalStack outlived its last cell"
+        assert not procs.running(record["pid"])
+        assert not (build / "emulators" / "strict-localstack.json").exists()
+    finally:
+        lh.stop(timeout=10)
