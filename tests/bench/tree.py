@@ -276,8 +276,10 @@ class Tree:
                     self._members.add(key)
                     member_pids.add(st.pid)
                     changed = True
-        for key in self._members:
-            self._seen[key] = stats[key[0]]
+        for key in list(self._members):  # wait() may replace the set from the main thread meanwhile
+            st = stats.get(key[0])
+            if st is not None and st.start == key[1]:
+                self._seen[key] = st
             if self._kinds.get(key, "sh") == "sh":
                 self._kinds[key] = kind(key[0])
 
