@@ -30,7 +30,8 @@ def cell_state(resources: int = 33) -> State:
     for n in range(resources):
         rtype = TYPES[n % len(TYPES)]
         attrs: dict[str, Any] = {
-            "id": f"{rtype.removeprefix('aws_')[:6]}-{n:017x}", "arn": f"arn:aws:ec2:us-east-1:000000000000:{rtype}/{n}",
+            "id": f"{rtype.removeprefix('aws_')[:6]}-{n:017x}",
+            "arn": f"arn:aws:ec2:us-east-1:000000000000:{rtype}/{n}",
             "cidr_block": f"10.0.{n}.0/24", "availability_zone": "us-east-1a", "vpc_id": "vpc-0123456789abcdef0",
             "map_public_ip_on_launch": n % 2 == 0, "assign_ipv6_address_on_creation": False, "ipv6_cidr_block": "",
             "owner_id": "000000000000", "timeouts": None, "count": n, "ratio": n / 7,
