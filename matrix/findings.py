@@ -30,16 +30,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from matrix.files import write_atomic
 from matrix.paths import PROJECT_ROOT, build_dir, synth_file
 from matrix.results import cell_dir
-from matrix.sarif import FindingInfo, Source, Suppression, as_finding, build_log, write
+from matrix.sarif import FindingInfo, Source, Suppression, _jsonable, as_finding, build_log, write
 
 FILENAME = "findings.jsonl"
 SARIF_NAME = "findings.sarif"
@@ -171,14 +171,6 @@ def _stored_dict(finding: Any) -> dict[str, Any]:
     return info
 
 
-def _jsonable(value: Any) -> bool:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
 def store_synth_findings(per_doc: Sequence[tuple[str, Sequence[Any]]], cross: Sequence[Any] | None) -> Path:
     """Written by the synth suite: (doc key, its findings) for each document in order, and the cross-cell
     findings of the whole set (None when they were not computed)."""
@@ -186,12 +178,8 @@ def store_synth_findings(per_doc: Sequence[tuple[str, Sequence[Any]]], cross: Se
     data: dict[str, Any] = {"version": STORE_VERSION,
                             "docs": {k: [_stored_dict(f) for f in found] for k, found in per_doc},
                             "cross": {} if cross is None else {set_key(keys): [_stored_dict(f) for f in cross]}}
-    path = store_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data))  # keys in their order: a finding's value is written to the SARIF as it is
-    os.replace(tmp, path)
-    return path
+    # keys in their order: a finding's value goes into the SARIF as it is
+    return write_atomic(store_path(), json.dumps(data), fsync=False)
 
 
 def forget_stored() -> None:
