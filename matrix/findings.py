@@ -1,8 +1,15 @@
 """The findings of one run, whatever stage found them, gathered into build/findings.sarif.
 
 Stages and who reports them:
-* `synth`           the synth rules over every cell's cdk.tf.json (computed here again, in-process:
-                    the rules take milliseconds);
+* `synth`           the synth rules over every cell's cdk.tf.json: what the synth policy suite found in
+                    this run (its pytest process stores them with `store_synth_findings` in
+                    build/synth-findings.json, keyed by a hash of each document's bytes and its cell,
+                    region and suffix, and the cross-cell findings by the hashes of the whole set), else
+                    computed here (a run with --skip-synth-suite, the dev loop, given documents: any
+                    document whose key has nothing stored). Loading the catalogue's schemas here cost
+                    ~2.6 s of CPU per run for findings the suite had just computed (docs/performance.md);
+                    the runner removes the file when a run starts, so stored findings never outlive the
+                    run whose suite wrote them;
 * `strict-emulator` a call the strict fault proxy refused as AWS would (issue 11's strict mode);
 * `live-suite`      a behaviour check of the live suite that failed against what was deployed.
 
@@ -21,6 +28,7 @@ SARIF log with matrix/sarif.py; the run prints where it is and how many results 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -28,12 +36,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from matrix.files import write_atomic
 from matrix.paths import PROJECT_ROOT, build_dir, synth_file
 from matrix.results import cell_dir
-from matrix.sarif import FindingInfo, Source, Suppression, as_finding, build_log, write
+from matrix.sarif import FindingInfo, Source, Suppression, _jsonable, as_finding, build_log, write
 
 FILENAME = "findings.jsonl"
 SARIF_NAME = "findings.sarif"
+SYNTH_STORE = "synth-findings.json"
+STORE_VERSION = 1
 STAGES = ("synth", "strict-emulator", "live-suite")
 
 
@@ -136,10 +147,87 @@ def policy_violations(cells: Sequence[Any]) -> list[Any]:
     return check_docs(docs) if docs else []
 
 
+# -- the synth suite's findings, stored for the run's SARIF ------------------------------------------
+
+def store_path() -> Path:
+    return build_dir() / SYNTH_STORE
+
+
+def doc_key(cell: str, region: str | None, suffix: str | None, content: bytes) -> str:
+    """What a document's per-document findings depend on: its bytes and its context (cell, region, suffix)."""
+    head = json.dumps([cell, region, suffix]).encode()
+    return hashlib.sha256(head + b"\0" + content).hexdigest()
+
+
+def set_key(doc_keys: Sequence[str]) -> str:
+    """The cross-cell findings depend on every document of the run, in order."""
+    return hashlib.sha256("\n".join(doc_keys).encode()).hexdigest()
+
+
+def _stored_dict(finding: Any) -> dict[str, Any]:
+    info = asdict(as_finding(finding, "synth"))
+    if not _jsonable(info["value"]):
+        info["value"] = None  # sarif.py leaves a value it cannot write out of the log either way
+    return info
+
+
+def store_synth_findings(per_doc: Sequence[tuple[str, Sequence[Any]]], cross: Sequence[Any] | None) -> Path:
+    """Written by the synth suite: (doc key, its findings) for each document in order, and the cross-cell
+    findings of the whole set (None when they were not computed)."""
+    keys = [k for k, _ in per_doc]
+    data: dict[str, Any] = {"version": STORE_VERSION,
+                            "docs": {k: [_stored_dict(f) for f in found] for k, found in per_doc},
+                            "cross": {} if cross is None else {set_key(keys): [_stored_dict(f) for f in cross]}}
+    # keys in their order: a finding's value goes into the SARIF as it is
+    return write_atomic(store_path(), json.dumps(data), fsync=False)
+
+
+def forget_stored() -> None:
+    """The runner calls this when a run starts: stored findings belong to the run whose suite wrote them."""
+    store_path().unlink(missing_ok=True)
+
+
+def _load_store() -> dict[str, Any]:
+    try:
+        data = json.loads(store_path().read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) and data.get("version") == STORE_VERSION else {}
+
+
+def synth_findings(cells: Sequence[Any]) -> list[FindingInfo]:
+    """The synth findings of `cells` (with synthesized documents) in check_docs' order: stored by the synth
+    suite where a document's key matches, else computed here for that document (and the cross-cell rules
+    when the set's key has nothing stored)."""
+    store = _load_store()
+    stored_docs, stored_cross = store.get("docs") or {}, store.get("cross") or {}
+    keys = [doc_key(c.id, c.region, c.suffix, synth_file(c.id).read_bytes()) for c in cells]
+    cross_stored = stored_cross.get(set_key(keys)) if len(cells) > 1 else []
+    if all(k in stored_docs for k in keys) and cross_stored is not None:
+        hit = [FindingInfo(**f) for k in keys for f in stored_docs[k]]
+        return hit + [FindingInfo(**f) for f in cross_stored]
+    from matrix.catalogue import CROSS_CHECKS, Context, SynthDoc, check_doc  # lazy: loads AWS's schemas
+
+    docs = [SynthDoc.load(synth_file(c.id),
+                          Context(cell=c.id, region=c.region, suffix=c.suffix, project_dir=PROJECT_ROOT))
+            for c in cells]
+    out: list[FindingInfo] = []
+    for key, doc in zip(keys, docs, strict=True):
+        if key in stored_docs:
+            out += [FindingInfo(**f) for f in stored_docs[key]]
+        else:
+            out += [as_finding(v, "synth") for v in check_doc(doc)]
+    if cross_stored is not None:
+        out += [FindingInfo(**f) for f in cross_stored]
+    else:
+        out += [as_finding(v, "synth") for fn in CROSS_CHECKS.values() for v in fn(docs)]
+    return out
+
+
 def run_findings(cells: Sequence[Any]) -> tuple[list[FindingInfo], list[Source]]:
     """Every finding of the run's cells (synth rules, then what the cells recorded) and their documents."""
     present = [c for c in cells if synth_file(c.id).is_file()]
-    findings = [as_finding(v, "synth") for v in policy_violations(present)] if present else []
+    findings = synth_findings(present) if present else []
     for cell in cells:
         findings += recorded(cell.id)
     sources = []

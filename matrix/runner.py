@@ -53,7 +53,7 @@ from matrix.engines.embedded.engine import ApplyError
 from matrix.engines.embedded.readback import ReadBackMismatch
 from matrix.engines.embedded.resources.base import error_code
 from matrix.errors import ConfigError, StackmatrixError, UsageError
-from matrix.findings import policy_violations, record_strict_refusal
+from matrix.findings import forget_stored, policy_violations, record_strict_refusal
 from matrix.gates import GateReport
 from matrix.leaks import cell_leftovers, state_ids
 from matrix.ops import record_in_ledger
@@ -683,6 +683,7 @@ class Runner:
         if given and (self.options.synth_check or self.options.dev):
             raise UsageError("cells deployed from given documents (RunOptions.documents) are not synthesized "
                              "here, so the synth suite cannot check them: switch synth_check (and dev) off")
+        forget_stored()  # the synth suite's stored findings (findings.sarif reuses them) are this run's only
         synth = synthesize([c for c in self.cells if c.id not in given], flavor=self.options.cdk,
                            progress=self.progress, worker=self.synth_worker)
         self.progress(f"synth: {len(synth.synthesized)} synthesized, {len(synth.cached)} from cache "

@@ -1,8 +1,9 @@
 """`python tests/bench NAME [options]` (what `nox -s bench -- NAME` runs).
 
-NAME: synth | deploy | chaos | matrix | scale | devloop | profile | clients | all. Each prints its measurements side by
-side (targets, or old code against new) and writes build/bench/<name>.json. `all` is every one but
-scale (a 96-cell run) and profile (one cell under cProfile, for docs/performance.md).
+NAME: synth | deploy | chaos | matrix | scale | devloop | profile | clients | snapshot | findings | all.
+Each prints its measurements side by side (targets, or old code against new) and writes
+build/bench/<name>.json. `all` is every one but scale (a 96-cell run) and profile (one cell under
+cProfile, for docs/performance.md).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ BENCHES = {  # name -> (module, function taking the options)
     "devloop": ("bench.devloop", "main"),
     "profile": ("bench.profile_cell", "main"),
     "clients": ("bench.clients", "main"),
+    "snapshot": ("bench.snapshot", "main"),
+    "findings": ("bench.findings", "main"),
 }
 
 

@@ -306,3 +306,81 @@ def test_a_strict_emulator_refusal_lands_at_the_resource_being_applied(clients, 
     assert "(InvalidParameter)" in text and text.count("An error occurred") == 1
     good, total, bad = located_share(log, ROOT, "stack/")
     assert (good, total) == (1, 1), bad
+
+
+def _old_recipe_sarif(cells, path: Path) -> bytes:
+    """findings.sarif as the run wrote it before the synth suite stored its findings: check_docs in-process."""
+    from matrix import findings
+    from matrix.sarif import Source, build_log, write
+
+    present = [c for c in cells if findings.synth_file(c.id).is_file()]
+    found = [findings.as_finding(v, "synth") for v in findings.policy_violations(present)]
+    for cell in cells:
+        found += findings.recorded(cell.id)
+    sources = [Source(c.id, findings.synth_file(c.id), json.loads(findings.synth_file(c.id).read_text()))
+               for c in present]
+    return write(build_log(found, sources, ROOT), path).read_bytes()
+
+
+def test_run_sarif_reuses_the_synth_suites_findings_byte_for_byte(synth_root: Path, tmp_path: Path, monkeypatch):
+    """The synth suite stores its findings (build/synth-findings.json); the run's findings.sarif reuses them,
+    identical to checking the documents again, and checks again only a document whose key has none stored."""
+    import matrix.catalogue
+    from matrix import findings
+    from matrix.cells import load_profile_cells
+    from matrix.suites import run_synth_suite
+
+    build = tmp_path / "build"
+    monkeypatch.setenv("STACKMATRIX_BUILD", str(build))
+    ids = ("us-east-1-dev", "eu-west-1-dev")
+    for c in ids:
+        shutil.copytree(synth_root / "synth" / c, build / "synth" / c)
+    planted = build / "synth" / "eu-west-1-dev" / "cdk.tf.json"
+    doc = json.loads(planted.read_text())
+    for body in doc["resource"]["aws_flow_log"].values():
+        body["max_aggregation_interval"] = 300  # AWS allows 60 or 600
+    planted.write_text(json.dumps(doc, indent=2))
+    cells = [c for c in load_profile_cells("nightly") if c.id in ids]
+    clean = [c for c in cells if c.id == "us-east-1-dev"]
+    assert len(cells) == 2
+    findings.record("us-east-1-dev", {"rule": "private-route-own-az-nat", "address": "aws_route_table.private-rt-1",
+                                      "message": "egress does not end at an internet gateway", "fix": "route it"},
+                    "live-suite")
+
+    assert run_synth_suite(cells) == 1  # the planted violation fails the suite, which stored its findings
+    assert findings.store_path().is_file()
+    old = _old_recipe_sarif(cells, tmp_path / "old.sarif")
+    old_clean = _old_recipe_sarif(clean, tmp_path / "old-clean.sarif")
+
+    def refuse(*_a, **_k):
+        raise AssertionError("the catalogue ran again although the synth suite stored these findings")
+
+    with monkeypatch.context() as m:
+        m.setattr(matrix.catalogue, "check_doc", refuse)
+        m.setattr(matrix.catalogue, "CROSS_CHECKS", {"refuse": refuse})
+        new = findings.write_run_sarif(cells, path=tmp_path / "new.sarif")[0].read_bytes()
+        new_clean = findings.write_run_sarif(clean, path=tmp_path / "new-clean.sarif")[0].read_bytes()
+    assert new == old and new_clean == old_clean
+    results = json.loads(new)["runs"][0]["results"]
+    flow = [r for r in results if r["ruleId"] == "flow-log-interval"]
+    assert flow and all(r["properties"]["cells"] == ["eu-west-1-dev"] for r in flow)
+    assert [r["ruleId"] for r in json.loads(new_clean)["runs"][0]["results"]] == ["private-route-own-az-nat"]
+
+    # one document's findings missing from the store: that one (and the cross-cell rules) checked here again
+    store = json.loads(findings.store_path().read_text())
+    eu = next(c for c in cells if c.id == "eu-west-1-dev")
+    key = findings.doc_key(eu.id, eu.region, eu.suffix, planted.read_bytes())
+    assert key in store["docs"]
+    del store["docs"][key]
+    store["cross"] = {}
+    findings.store_path().write_text(json.dumps(store))
+    assert findings.write_run_sarif(cells, path=tmp_path / "mixed.sarif")[0].read_bytes() == old
+    # a run that did not run the suite (or a document edited since) never reads stale findings
+    findings.forget_stored()
+    assert findings.write_run_sarif(cells, path=tmp_path / "none.sarif")[0].read_bytes() == old
+    assert run_synth_suite(cells) == 1
+    planted.write_text(json.dumps({**doc, "resource": {**doc["resource"], "aws_flow_log": {
+        n: {**b, "max_aggregation_interval": 60} for n, b in doc["resource"]["aws_flow_log"].items()}}}, indent=2))
+    edited = findings.write_run_sarif(cells, path=tmp_path / "edited.sarif")[0].read_bytes()
+    assert edited == _old_recipe_sarif(cells, tmp_path / "old-edited.sarif")
+    assert "flow-log-interval" not in edited.decode()
