@@ -71,15 +71,7 @@ def test_keep_env_and_destroy(fresh_build):
     assert gone.returncode == 0, gone.stderr
     assert "destroyed 33 resource(s); no leftovers" in gone.stderr
     assert not (fresh_build / "deployments" / "us-east-1-dev.json").exists()
-    from matrix.targets.moto import MotoServer
-
-    os.environ["STACKMATRIX_BUILD"] = str(fresh_build)
-    try:
-        server = MotoServer.recorded()
-        if server is not None:
-            server.stop()
-    finally:
-        del os.environ["STACKMATRIX_BUILD"]
+    _stop_recorded_moto(fresh_build)
 
 
 def test_a_rerun_without_keep_stops_the_server_the_kept_cell_held(fresh_build):
