@@ -9,8 +9,10 @@ dev-loop shortcuts of the runner:
   * the synth policy suite runs only on re-synthesized cells; the HTML report only with --report.
 `--watch` keeps ONE process: the CDK runtime and provider bindings are loaded once (`WarmSynth`),
 files are polled (stack/, suites/, the profile file) and each change runs the loop again, reloading
-only the edited stack modules. Without --watch, each `dev` hands its synth to the synth daemon
-(matrix/synthd.py), which keeps the CDK loaded between invocations (`--no-daemon`: a fresh worker).
+only the edited stack modules, and one warm pytest worker (matrix/suite_worker.py) runs the live
+suite of every pass (a fresh fork each time: suites/ edits are seen). Without --watch, each `dev`
+hands its synth to the synth daemon (matrix/synthd.py), which keeps the CDK loaded between
+invocations (`--no-daemon`: a fresh worker).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from matrix.paths import PROJECT_ROOT
 from matrix.runner import Runner, summarize
+from matrix.suite_worker import SuiteWorker
 from matrix.synth import WarmSynth
 
 WATCHED = ("stack", "suites", "matrix/profiles.toml")
@@ -43,11 +46,13 @@ def changed(before: dict[str, float], after: dict[str, float]) -> list[str]:
     return sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
 
 
-def iteration(cells, options, progress: Callable[[str], None], synth_worker=None) -> tuple[int, float]:
+def iteration(cells, options, progress: Callable[[str], None], synth_worker=None,
+              suite_worker: SuiteWorker | None = None) -> tuple[int, float]:
     """One pass of the loop: (exit code, seconds)."""
     started = time.monotonic()
     runner = Runner(cells, options, progress=progress)
     runner.synth_worker = synth_worker
+    runner.suite_worker = suite_worker
     result = runner.run()
     for line in summarize(result):
         progress(line)
@@ -63,7 +68,8 @@ def watch(select_cells: Callable[[], list], options, progress: Callable[[str], N
              f"{', '.join(WATCHED)} (Ctrl-C to stop; the cell stays deployed)")
     roots = [PROJECT_ROOT / w for w in WATCHED]
     seen = snapshot(roots)
-    code, seconds = iteration(select_cells(), options, progress, warm)
+    suites = SuiteWorker()  # the live suite's warm pytest worker, for every pass of the loop
+    code, seconds = iteration(select_cells(), options, progress, warm, suites)
     progress(f"dev: ready in {seconds:.1f} s")
     done = 1
     try:
@@ -77,9 +83,11 @@ def watch(select_cells: Callable[[], list], options, progress: Callable[[str], N
             progress(f"dev: changed {', '.join(Path(e).relative_to(PROJECT_ROOT).as_posix() for e in edits)}")
             if any("/stack/" in e or e.endswith("profiles.toml") for e in edits):
                 warm.reload()
-            code, seconds = iteration(select_cells(), replace(options), progress, warm)
+            code, seconds = iteration(select_cells(), replace(options), progress, warm, suites)
             progress(f"dev: redeployed and retested in {seconds:.1f} s")
             done += 1
     except KeyboardInterrupt:
         progress("dev --watch: stopped; the cell stays deployed (python -m matrix destroy to remove it)")
+    finally:
+        suites.stop()
     return code

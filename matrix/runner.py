@@ -27,7 +27,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import threading
 import time
 import traceback
@@ -63,7 +62,8 @@ from matrix.progress import notify
 from matrix.redact import redact
 from matrix.results import CellResult, ErrorCategory, Status, Step, cells_dir, now_ms
 from matrix.state.backend import LockHeld, MissingLockTable, MissingStateBucket, StateConflict, StateWriteFailed
-from matrix.suites import pytest_command
+from matrix.suite_worker import SuiteWorker
+from matrix.suites import run_suite
 from matrix.targets.base import Deployment, Target
 from stack.config import StackConfig
 
@@ -110,6 +110,7 @@ class CellRun:
         self.deployment: Deployment | None = None
         self.deployed = False
         self.resumed = False  # the deployment record came from an earlier run (kept or interrupted)
+        self.suite_worker: SuiteWorker | None = None  # the run's warm pytest worker (set by Runner)
         self.scenario = chaos_scenario(cell.fault, options.expectations)
         self.chaos = ChaosDriver(self, self.scenario) if self.scenario is not None else None
         self.phases: list[dict[str, Any]] = []
@@ -467,10 +468,9 @@ class CellRun:
         })
         junit = self.result.folder / "live-junit.xml"
         junit.unlink(missing_ok=True)
-        cmd = pytest_command("live", [f"--junitxml={junit}", *self.options.extra_pytest])
         remaining = max(30.0, self.options.cell_timeout)
-        proc = subprocess.run(cmd, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=remaining,
-                              check=False)
+        proc = run_suite(self.suite_worker, "live", [f"--junitxml={junit}", *self.options.extra_pytest], env,
+                         remaining)
         self.result.attach("live suite output", proc.stdout[-20000:] + proc.stderr[-5000:], "live-suite.txt",
                            step=step)
         if counters_file.is_file():
@@ -673,6 +673,8 @@ class Runner:
         self.target_facts: dict[str, str] = {}
         self.target: Target | None = None  # set by the CLI when it prepared (and vetted) one
         self.synth_worker: Callable[[list[dict], str], dict] | None = None  # warm in-process synth
+        # the warm pytest worker of the cells' suites; the dev loop passes one that outlives the run
+        self.suite_worker: SuiteWorker | None = None
 
     def run(self) -> RunResult:
         started = time.monotonic()
@@ -716,6 +718,7 @@ class Runner:
         self.progress(f"target: {target.name} at {target.endpoint or 'AWS'}; run {self.run_id}; "
                       f"{len(self.cells)} cell(s), {self.options.jobs} at a time")
         previous = self._install_signal_handlers()
+        suites = self.suite_worker or SuiteWorker()  # started by the first suite that runs
         results: list[CellResult] = []
         interrupted = False
         try:
@@ -723,6 +726,7 @@ class Runner:
                 futures = []
                 for cell in self.cells:
                     run = CellRun(cell, self.options, self.run_id, target, self.progress, self.stop_all)
+                    run.suite_worker = suites
                     self.runs.append(run)
                     futures.append(pool.submit(self._guarded, run))
                 while not all(f.done() for f in futures):
@@ -733,6 +737,8 @@ class Runner:
                 results = [f.result() for f in futures]
         finally:
             self._restore_signal_handlers(previous)
+            if suites is not self.suite_worker:
+                suites.stop()
             interrupted = self.stop_all.is_set()
             kept = any(r.deployment and r.deployment.kept for r in self.runs)
             target.stop(keep_running=kept)

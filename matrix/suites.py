@@ -3,8 +3,9 @@
 The synth suite runs once over all cells of a run; the live and chaos suites run per cell, reading
 the cell from $STACKMATRIX_SUITE_CELLS / $STACKMATRIX_CELL. Results go to build/allure-results via
 allure-pytest; the return value is pytest's exit code (0 passed, 1 failed, 5 nothing collected).
-`pytest_command(suite, extra)` is the one command line for all three (the runner starts the live
-suite with it, the chaos driver the chaos suite).
+`pytest_args(suite, extra)` are the one set of pytest arguments for all three; `run_suite` runs the
+live and chaos suites with them in the run's warm pytest worker (matrix/suite_worker.py: a forked
+child per cell) or, without one, as `pytest_command`, a process of its own.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections.abc import Sequence
 
 from matrix.cells import Cell
 from matrix.paths import PROJECT_ROOT, allure_results_dir
+from matrix.suite_worker import SuiteWorker
+from matrix.suite_worker import enabled as worker_enabled
 
 SUITES = PROJECT_ROOT / "suites"
 
@@ -30,12 +33,26 @@ def plugin_args() -> list[str]:
     return ["-p", "reports.pytest_plugin"]
 
 
+def pytest_args(suite: str, extra: Sequence[str] = ()) -> list[str]:
+    """The pytest arguments that run a suite of suites/ (synth, live, chaos)."""
+    return [str(SUITES / suite), "-q", "-p", "no:cacheprovider", f"--alluredir={allure_results_dir()}",
+            "--rootdir", str(SUITES), *plugin_args(), *extra]
+
+
 def pytest_command(suite: str, extra: Sequence[str] = ()) -> list[str]:
-    """The one command line that runs a suite of suites/ (synth, live, chaos) in a child process."""
-    return [
-        sys.executable, "-m", "pytest", str(SUITES / suite), "-q", "-p", "no:cacheprovider",
-        f"--alluredir={allure_results_dir()}", "--rootdir", str(SUITES), *plugin_args(), *extra,
-    ]
+    """The one command line that runs a suite of suites/ in a child process of its own."""
+    return [sys.executable, "-m", "pytest", *pytest_args(suite, extra)]
+
+
+def run_suite(worker: SuiteWorker | None, suite: str, extra: Sequence[str], env: dict[str, str],
+              timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run a per-cell suite (live, chaos) with `env`: in the run's warm worker when there is one and
+    fork is allowed, else as its own process. Output comes back as stdout either way; on timeout the
+    pytest process is killed and subprocess.TimeoutExpired raised."""
+    if worker is not None and worker_enabled():
+        return worker.run(pytest_args(suite, extra), env, timeout)
+    return subprocess.run(pytest_command(suite, extra), env=env, cwd=PROJECT_ROOT, capture_output=True,
+                          text=True, timeout=timeout, check=False)
 
 
 def run_synth_suite(cells: Sequence[Cell], extra: Sequence[str] = ()) -> int:

@@ -31,8 +31,8 @@ LAYERS: dict[str, list[str]] = {
              "matrix.chaos.scenarios",  # the scenario table: profiles name their faults from it
              "reports.counters"],  # the one reader of the runner's counters (the gates count with it)
     "stages": ["matrix.engines", "matrix.targets", "matrix.chaos", "reports", "suites", "matrix.leaks",
-               "matrix.synth", "matrix.synthd", "matrix.suites", "matrix.check", "matrix.findings",
-               "matrix.progress", "matrix.pytest_cdktf", "stack.app"],
+               "matrix.synth", "matrix.synthd", "matrix.suites", "matrix.suite_worker", "matrix.check",
+               "matrix.findings", "matrix.progress", "matrix.pytest_cdktf", "stack.app"],
     "runner": ["matrix.runner", "matrix.ops", "matrix.devloop"],
     "cli": ["matrix.__main__", "matrix.chaos.cli", "reports.cli", "matrix.targets.localstack_cli"],
 }

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,7 +30,8 @@ from matrix.errors import StackmatrixError, UsageError
 from matrix.paths import PROJECT_ROOT, build_dir, synth_file
 from matrix.results import Attachment, CellResult, ErrorCategory, Status, Step, now_ms
 from matrix.state.backend import MissingStateBucket
-from matrix.suites import pytest_command
+from matrix.suite_worker import SuiteWorker
+from matrix.suites import run_suite
 from matrix.targets.base import Deployment
 
 if TYPE_CHECKING:  # types only: the engines load when a cell deploys
@@ -75,6 +75,9 @@ class ChaosCell(Protocol):
 
     @property
     def live_ok(self) -> bool | None: ...
+
+    @property
+    def suite_worker(self) -> SuiteWorker | None: ...
 
     def say(self, msg: str) -> None: ...
 
@@ -230,9 +233,7 @@ class ChaosDriver:
         env = dict(os.environ, STACKMATRIX_CELL=json.dumps(run.cell.to_dict()), STACKMATRIX_CHAOS_REPORT=str(path),
                    STACKMATRIX_SUITE="chaos",
                    PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])))
-        cmd = pytest_command("chaos", ["-rfE"])
-        proc = subprocess.run(cmd, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
-                              check=False)
+        proc = run_suite(run.suite_worker, "chaos", ["-rfE"], env, 300)
         result.attach("chaos suite output", proc.stdout[-20000:] + proc.stderr[-5000:], "chaos-suite.txt",
                       step=step)
         unmet = [ln.split("AssertionError: ", 1)[1] for ln in proc.stdout.splitlines()

@@ -1,0 +1,240 @@
+"""A warm pytest worker: one process per run serves the per-cell suite runs (live, chaos), each in
+a fresh forked child, so a cell pays neither interpreter start-up nor the imports of pytest,
+allure-pytest, boto3/botocore and the loaded service models (about 1 s of CPU per cell here).
+
+  SuiteWorker (the run's side)              worker process (`python -m matrix.suite_worker DIR`)
+    start()    spawns the worker  ------->  imports pytest, allure, boto3, our client layer; loads the
+                                            models once; listens on DIR/sock (a 0700 folder, AF_UNIX)
+    run(args, env, timeout)  -- request ->  forks a child per request (ForkingMixIn), which
+                                              sends its pid, takes the cell's environment and cwd,
+                                              sends fds 1/2 to an output file, runs pytest.main(args),
+                                            <- {"rc": code} ; the child then ends (os._exit)
+    stop()     SIGTERM: the worker kills its live children and exits
+
+Isolation: each cell's pytest session is its own process (a copy-on-write fork), so fixtures,
+module globals, plugin state, results, Allure output and failures never leak between cells; only
+what was imported before the fork is shared, and that is the tool's own code and third-party
+libraries, never the user's stack/ or suites/ (the dev loop must see their edits).
+The worker exits when the process that started it is gone (checked twice a second), and it ignores
+Ctrl-C (the run decides; its children get Ctrl-C as a pytest process would).
+`matrix.suites.run_suite` chooses: the worker, or, with `STACKMATRIX_LIVE_WORKER=0` or on a platform
+without fork, each suite as its own process (`pytest_command`): the same arguments, the same results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import socketserver
+import subprocess
+import sys
+import tempfile
+import threading
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from matrix.paths import PROJECT_ROOT
+
+READY = "stackmatrix-suite-worker ready"
+# the services the suites call: their models are loaded once in the worker, before any fork
+WARM_SERVICES = ("ec2", "iam", "logs", "s3", "sts")
+
+
+def enabled() -> bool:
+    return hasattr(os, "fork") and os.environ.get("STACKMATRIX_LIVE_WORKER", "1") != "0"
+
+
+# -- the worker process -----------------------------------------------------------------------
+def _preload() -> None:
+    """What every suite run imports and builds the same way: done once, before the forks."""
+    import allure_pytest.plugin  # noqa: F401
+    import pytest  # noqa: F401
+
+    import matrix.targets.emulator_gaps  # noqa: F401  # lazy: worker process only
+    from matrix.clients import Access, ClientFactory  # lazy: worker process only
+
+    with contextlib.suppress(ImportError):
+        import reports.pytest_plugin  # noqa: F401  # lazy: optional, present with the reports package
+    # a client per service loads and parses its models into the shared loader (no call is made)
+    warm = "warm"  # placeholder keys: the clients are built, never called
+    factory = ClientFactory(Access(region="us-east-1", endpoint="http://127.0.0.1:9", access_key=warm,
+                                   secret_key=warm))
+    for service in WARM_SERVICES:
+        factory.client(service)
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    """Runs in the forked child: one suite run, then the child ends."""
+
+    def handle(self) -> None:
+        request = json.loads(self.rfile.readline())
+        self.wfile.write(json.dumps({"pid": os.getpid()}).encode() + b"\n")
+        self.wfile.flush()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        rc = _run_pytest(request)
+        self.wfile.write(json.dumps({"rc": rc}).encode() + b"\n")
+        self.wfile.flush()
+
+
+def _run_pytest(request: dict) -> int:
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.chdir(request["cwd"])
+    # what `python -m pytest` run from cwd with $PYTHONPATH would have on sys.path
+    for entry in reversed([request["cwd"], *filter(None, request["env"].get("PYTHONPATH", "").split(os.pathsep))]):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    out = os.open(request["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.close(out)
+    import pytest  # lazy: preloaded by the worker before the fork
+
+    # the tool's own modules and allure's were imported before the fork, so pytest cannot rewrite their
+    # asserts (none of them is a test's assertion) and would warn once per module: it is expected here
+    args = [*request["args"], "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    try:
+        rc = int(pytest.main(args))
+    except BaseException as exc:
+        print(f"suite worker: pytest ended with {type(exc).__name__}: {exc}", file=sys.stderr)
+        rc = 130 if isinstance(exc, KeyboardInterrupt) else 3
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return rc
+
+
+class _Server(socketserver.ForkingMixIn, socketserver.UnixStreamServer):
+    block_on_close = False
+
+    def __init__(self, path: str, parent: int) -> None:
+        super().__init__(path, _Handler)
+        self.parent = parent
+
+    def service_actions(self) -> None:
+        super().service_actions()  # reaps finished children
+        if os.getppid() != self.parent:  # the run is gone: so is its worker
+            self.kill_children()
+            os._exit(0)
+
+    def kill_children(self) -> None:
+        for pid in list(self.active_children or ()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def serve(folder: str) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _preload()
+    server = _Server(os.path.join(folder, "sock"), os.getppid())
+
+    def _terminate(*_: object) -> None:
+        server.kill_children()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, _terminate)
+    print(READY, flush=True)
+    server.serve_forever(poll_interval=0.5)
+
+
+# -- the run's side ---------------------------------------------------------------------------
+class SuiteWorker:
+    """The run's handle on its worker: started on first use, shared by the cells' threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[str] | None = None
+        self._folder: str | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The worker process's pid while it runs (None before the first suite, or after stop)."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    def _ensure(self) -> str:
+        with self._lock:
+            if self._proc is not None and self._proc.poll() is None:
+                assert self._folder is not None
+                return self._folder
+            self._cleanup()
+            # /tmp: an AF_UNIX path has room for about 100 bytes; 0700: the requests carry credentials
+            self._folder = tempfile.mkdtemp(prefix="stackmatrix-suites-")
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+            errors = Path(self._folder) / "worker.err"  # its own complaints (a child's go to its output)
+            with errors.open("w") as err:
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-m", "matrix.suite_worker", self._folder], cwd=PROJECT_ROOT, env=env,
+                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, text=True)
+            assert self._proc.stdout is not None
+            line = self._proc.stdout.readline().strip()
+            if line != READY:
+                self._proc.kill()
+                self._proc.wait()
+                raise RuntimeError(f"the suite worker did not start: {line or errors.read_text().strip()[-2000:]}")
+            return self._folder
+
+    def run(self, args: Sequence[str], env: dict[str, str], timeout: float, cwd: Path = PROJECT_ROOT,
+            ) -> subprocess.CompletedProcess[str]:
+        """pytest.main(args) in a fresh child with `env` and `cwd`: what `subprocess.run` of
+        `python -m pytest args` would give (the output comes back as stdout; stderr is folded in).
+        On timeout the child is killed and subprocess.TimeoutExpired raised, as subprocess.run does."""
+        folder = self._ensure()
+        output = os.path.join(folder, f"{uuid.uuid4().hex}.out")
+        cmd = ["pytest", *args]
+        child = 0
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(timeout)
+                sock.connect(os.path.join(folder, "sock"))
+                stream = sock.makefile("rwb")
+                stream.write(json.dumps({"args": list(args), "env": env, "cwd": str(cwd),
+                                         "output": output}).encode() + b"\n")
+                stream.flush()
+                try:
+                    child = int(json.loads(stream.readline())["pid"])
+                    answer = stream.readline()
+                except TimeoutError:
+                    raise subprocess.TimeoutExpired(cmd, timeout) from None
+                if not answer:
+                    raise RuntimeError("the suite worker's child ended without an answer (killed?)")
+                rc = int(json.loads(answer)["rc"])
+            text = Path(output).read_text(errors="replace") if os.path.exists(output) else ""
+            return subprocess.CompletedProcess(cmd, rc, text, "")
+        except BaseException:
+            if child:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGKILL)
+            raise
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(output)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.terminate()
+                try:
+                    self._proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.wait()
+            if self._proc.stdout is not None:
+                self._proc.stdout.close()
+            self._proc = None
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])

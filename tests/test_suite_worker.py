@@ -1,0 +1,135 @@
+"""The warm pytest worker (matrix/suite_worker.py): real pytest runs in forked children of one real
+worker process. Pinned: each run is its own session (a module global, a failure, the junit file and
+the exit code of one run never reach the next), the run's environment and cwd are the child's, a
+timeout kills the child, and the worker ends with the process that started it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from matrix import procs
+from matrix.paths import PROJECT_ROOT
+from matrix.runner import suite_outcomes
+from matrix.suite_worker import SuiteWorker, enabled
+from matrix.suites import run_suite
+
+pytestmark = pytest.mark.skipif(not enabled(), reason="the warm worker needs os.fork")
+
+# a suite that leaves a mark in a module the worker preloaded (matrix.clients), and fails or passes
+# by its environment: the second run must see neither the first's mark nor its failure
+SUITE = textwrap.dedent('''
+    import os
+    import matrix.clients
+
+    def test_cell():
+        assert getattr(matrix.clients, "_LEAKED_BY", None) is None, matrix.clients._LEAKED_BY
+        matrix.clients._LEAKED_BY = os.environ["CELL"]
+        assert os.getcwd() == os.environ["EXPECT_CWD"]
+        assert os.environ.get("ONLY_IN_A") is None or os.environ["CELL"] == "a"
+        print("cell", os.environ["CELL"])
+        assert os.environ["CELL"] != "a", "cell a fails on purpose"
+''')
+
+
+@pytest.fixture(scope="module")
+def worker():
+    w = SuiteWorker()
+    yield w
+    w.stop()
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **extra}
+
+
+def _failures(junit: Path) -> list[str]:
+    return [f["test"] for f in suite_outcomes(junit)["failed"]]
+
+
+def test_runs_are_isolated_sessions(worker: SuiteWorker, tmp_path: Path) -> None:
+    (tmp_path / "test_cell.py").write_text(SUITE)
+    results = {}
+    for cell in ("a", "b", "a", "b"):
+        junit = tmp_path / f"junit-{cell}.xml"
+        proc = worker.run([str(tmp_path), "-q", "-s", "-p", "no:cacheprovider", f"--junitxml={junit}"],
+                          _env(CELL=cell, EXPECT_CWD=str(tmp_path), **({"ONLY_IN_A": "1"} if cell == "a" else {})),
+                          timeout=60, cwd=tmp_path)
+        results[cell] = proc
+        assert f"cell {cell}" in proc.stdout
+        assert _failures(junit) == (["test_cell::test_cell"] if cell == "a" else [])
+    assert results["a"].returncode == 1 and "cell a fails on purpose" in results["a"].stdout
+    assert results["b"].returncode == 0 and "1 passed" in results["b"].stdout
+    assert "_LEAKED_BY" not in results["b"].stdout  # b never saw a's module global
+    assert "cell a" not in results["b"].stdout  # nor its output
+
+
+def test_concurrent_runs_each_get_their_own_output(worker: SuiteWorker, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor  # lazy: this test only
+
+    (tmp_path / "test_cell.py").write_text(SUITE)
+    with ThreadPoolExecutor(2) as pool:
+        futures = {cell: pool.submit(worker.run, [str(tmp_path), "-q", "-s", "-p", "no:cacheprovider"],
+                                     _env(CELL=cell, EXPECT_CWD=str(tmp_path)), 60, tmp_path)
+                   for cell in ("b", "c")}
+    for cell, future in futures.items():
+        proc = future.result()
+        assert proc.returncode == 0, proc.stdout
+        assert f"cell {cell}" in proc.stdout and f"cell {'c' if cell == 'b' else 'b'}" not in proc.stdout
+
+
+def test_timeout_kills_the_child(worker: SuiteWorker, tmp_path: Path) -> None:
+    (tmp_path / "test_slow.py").write_text("import time\n\ndef test_slow():\n    time.sleep(120)\n")
+    started = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        worker.run([str(tmp_path), "-q", "-p", "no:cacheprovider"], _env(), timeout=2, cwd=tmp_path)
+    assert time.monotonic() - started < 30
+    assert worker.pid is not None
+    deadline = time.monotonic() + 10
+    while procs.children(worker.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert procs.children(worker.pid) == [], "the timed-out child outlived its timeout"
+    # the worker still serves
+    (tmp_path / "test_slow.py").write_text("def test_quick():\n    pass\n")
+    assert worker.run([str(tmp_path), "-q", "-p", "no:cacheprovider"], _env(), 60, tmp_path).returncode == 0
+
+
+def test_worker_ignores_ctrl_c_and_ends_with_its_parent(tmp_path: Path) -> None:
+    script = textwrap.dedent('''
+        import os, sys
+        from matrix.suite_worker import SuiteWorker
+        w = SuiteWorker()
+        w._ensure()
+        print(w.pid, flush=True)
+        sys.stdin.readline()
+        os._exit(9)  # no stop(): the worker must notice on its own
+    ''')
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_ROOT, env=_env(), text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert parent.stdout is not None and parent.stdin is not None
+    pid = int(parent.stdout.readline())
+    os.kill(pid, signal.SIGINT)
+    time.sleep(1.0)
+    assert procs.running(pid), "Ctrl-C reached the worker: it decides nothing, the run does"
+    parent.stdin.write("\n")
+    parent.stdin.flush()
+    assert parent.wait(timeout=30) == 9
+    deadline = time.monotonic() + 10
+    while procs.running(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not procs.running(pid), "the worker outlived the process that started it"
+
+
+def test_the_fallback_runs_the_same_command_as_its_own_process(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("STACKMATRIX_LIVE_WORKER", "0")
+    worker = SuiteWorker()
+    proc = run_suite(worker, "live", ["--collect-only"], _env(), 120)
+    assert worker.pid is None  # never started
+    assert "test_vpc.py" in proc.stdout  # the live suite, collected by a pytest process of its own
