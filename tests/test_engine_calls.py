@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from matrix.engines.embedded.resources.base import SharedPoll
 from matrix.leaks import find_leftovers, state_ids
 from tests.test_engine import engine_for, resource_calls, unique_bucket
 
@@ -35,3 +36,22 @@ def test_a_dev_cell_cycle_reads_each_type_with_one_describe_and_meets_no_not_fou
     ops = Counter(counted["operations"])
     over = {op: ops[op] for op, bound in BOUNDS.items() if ops[op] > bound}
     assert over == {}, f"more calls than {BOUNDS}: {over}"
+
+
+def test_waits_polling_together_share_one_describe():
+    """Two NAT gateway waits: a check takes an answer asked after the one it saw before, one call for
+    both ids; a check that has seen that answer asks again (never an older state than it saw)."""
+    asked: list[list[str]] = []
+
+    def fetch(ids: list[str]) -> dict[str, dict[str, str]]:
+        asked.append(ids)
+        return {i: {"State": "available"} for i in ids if i != "nat-gone"}
+
+    poll = SharedPoll(fetch)
+    with poll.waiting("nat-a"), poll.waiting("nat-b"), poll.waiting("nat-gone"):
+        seen_a, nat_a = poll.get("nat-a", 0.0)
+        seen_b, nat_b = poll.get("nat-b", 0.0)
+        assert asked == [["nat-a", "nat-b", "nat-gone"]] and nat_a == nat_b == {"State": "available"}
+        assert poll.get("nat-gone", 0.0)[1] is None and len(asked) == 1
+        assert poll.get("nat-a", seen_a)[0] > seen_b and len(asked) == 2
+    assert poll.pending == {} and poll.answers == {}

@@ -71,9 +71,15 @@ class Ctx:
     wait_timeout: float = 600.0
     poll: float = 0.2  # emulators answer at once; a real-account target raises it
     log: Callable[[str], None] = lambda msg: None
+    #: the engine's shared polls (`batched`), kept by every copy `for_region`/`with_timeouts` makes
+    polls: dict[tuple[str, str], SharedPoll] = field(default_factory=dict, repr=False, compare=False)
 
     def client(self, service: str) -> Any:
         return self.clients.client(service, self.region)
+
+    def batched(self, name: str, fetch: Callable[[Ctx, list[str]], dict[str, Any]]) -> SharedPoll:
+        """The shared poll `name` of this region (made at first use): concurrent waits ask one Describe."""
+        return self.polls.setdefault((name, self.region), SharedPoll(lambda ids: fetch(self, ids)))
 
     def for_region(self, region: str) -> Ctx:
         return self if region == self.region else replace(self, region=region)
@@ -98,6 +104,57 @@ class Ctx:
                 raise TimeoutError(f"timed out after {limit:.0f} s waiting for {what}")
             self.sleep(delay)
             delay = min(delay * 1.5, 10.0)
+
+
+class SharedPoll:
+    """Waits that poll the same Describe at once (the NAT gateways of a cell) share its calls. A wait
+    registers its id (`waiting`); a check (`get`) takes the last answer about its id when that answer
+    was asked after the one the check saw before (`since`), else asks one call for every id then
+    registered. So an answer is never older than what the wait already saw, and N waits polling
+    together cost about one call per poll instead of N."""
+
+    def __init__(self, fetch: Callable[[list[str]], dict[str, Any]]) -> None:
+        self.fetch = fetch
+        self.lock = threading.Lock()  # the tables below
+        self.asking = threading.Lock()  # one call at a time: the checks queued behind it take its answer
+        self.pending: dict[str, int] = {}  # id -> waits registered on it
+        self.answers: dict[str, tuple[float, Any]] = {}  # id -> (when asked, its description or None)
+
+    def waiting(self, rid: str) -> _Registered:
+        return _Registered(self, rid)
+
+    def get(self, rid: str, since: float) -> tuple[float, Any]:
+        """(when asked, rid's description or None when gone) from a call asked after `since`."""
+        with self.asking:
+            with self.lock:
+                hit = self.answers.get(rid)
+                if hit is not None and hit[0] > since:
+                    return hit
+                ids = sorted({*self.pending, rid})
+            asked = time.monotonic()
+            found = self.fetch(ids)
+            with self.lock:
+                for one in ids:
+                    self.answers[one] = (asked, found.get(one))
+                return self.answers[rid]
+
+
+class _Registered:
+    def __init__(self, poll: SharedPoll, rid: str) -> None:
+        self.poll, self.rid = poll, rid
+
+    def __enter__(self) -> SharedPoll:
+        with self.poll.lock:
+            self.poll.pending[self.rid] = self.poll.pending.get(self.rid, 0) + 1
+        return self.poll
+
+    def __exit__(self, *exc: Any) -> None:
+        with self.poll.lock:
+            left = self.poll.pending.pop(self.rid, 1) - 1
+            if left > 0:
+                self.poll.pending[self.rid] = left
+            else:
+                self.poll.answers.pop(self.rid, None)
 
 
 def error_code(exc: BaseException) -> str:

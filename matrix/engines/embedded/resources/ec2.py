@@ -11,6 +11,7 @@ resources (NAT gateways) are waited for with the context's (or the resource's `t
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -529,21 +530,27 @@ class NatGateway(Handler):
                 "association_id": addrs[0].get("AssociationId", "")}
 
     def _describe(self, ctx: Ctx, nid: str) -> dict[str, Any] | None:
-        return describe_filtered(ctx.client("ec2").describe_nat_gateways, "NatGateways", "nat-gateway-id", [nid],
-                                 "NatGatewayId").get(nid)
+        return self._describe_all(ctx, [nid]).get(nid)
+
+    @staticmethod
+    def _describe_all(ctx: Ctx, ids: list[str]) -> dict[str, Any]:
+        return describe_filtered(ctx.client("ec2").describe_nat_gateways, "NatGateways", "nat-gateway-id", ids,
+                                 "NatGatewayId")
 
     def _wait(self, ctx: Ctx, nid: str, state: str) -> dict[str, Any] | None:
-        """Poll until the NAT gateway reaches `state`; returns its last description."""
-        last: dict[str, Any] = {}
+        """Poll until the NAT gateway reaches `state`; returns its last description. The waits of one
+        engine share their DescribeNatGateways calls (base.SharedPoll): one call answers all of them."""
+        last: dict[str, Any] = {"seen": time.monotonic()}  # an answer asked after the create/delete
 
         def reached() -> bool:
-            nat = self._describe(ctx, nid)
+            last["seen"], nat = poll.get(nid, last["seen"])
             last["nat"] = nat
             current = nat["State"] if nat else "deleted"
             if current == "failed" and state != "failed":
                 raise RuntimeError(f"NAT gateway {nid} failed: {nat.get('FailureMessage', '')}")
             return current == state
-        ctx.wait_for(f"NAT gateway {nid} to be {state}", reached)
+        with ctx.batched("ec2:DescribeNatGateways", self._describe_all).waiting(nid) as poll:
+            ctx.wait_for(f"NAT gateway {nid} to be {state}", reached)
         return last.get("nat")
 
     def read_many(self, ctx, items):
