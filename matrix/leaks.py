@@ -4,9 +4,10 @@
 (matrix/engines/embedded/resources/) for what of its type in the cell's account and region (plus
 IAM, which is global) carries the cell's identifying tags (RunId, EnvironmentSuffix, and Fault when
 set): the handler that creates a type is the one that knows how to find it. Then it reads back every
-id the state named before the destroy. Each leftover is a (Terraform type, id, attributes) triple,
-so `sweep()` deletes it with the same handler the engine uses, in an order AWS accepts (each
-handler's `sweep_rank`: flow logs and endpoints first, the VPC last, then log groups and roles).
+id the state named before the destroy, one `read_many` (one Describe where the API takes ids) per
+type. Each leftover is a (Terraform type, id, attributes) triple, so `sweep()` deletes it with the
+same handler the engine uses, in an order AWS accepts (each handler's `sweep_rank`: flow logs and
+endpoints first, the VPC last, then log groups and roles).
 
 `destroy_and_check(engine, clients, cell, run_id)` is destroy-then-leak-check for one cell (`matrix
 destroy`); a run does the same in two report steps with `state_ids` and `cell_leftovers`.
@@ -29,8 +30,9 @@ from matrix.engines.embedded.resources.base import Ctx, LeakQuery, Leftover
 def find_leftovers(clients: ClientFactory, region: str, tags: dict[str, str], fault: str | None = None,
                    state_ids: dict[str, dict[str, Any]] | None = None,
                    iam_prefix: str | None = None) -> list[Leftover]:
-    """Resources of the cell still present: tagged with `tags` (exactly `fault`), or named in state;
-    in the order AWS accepts their deletion (each handler's `sweep_rank`)."""
+    """Resources of the cell still present: tagged with `tags` (exactly `fault`), or named in state
+    (read back with one `read_many` per type); in the order AWS accepts their deletion (each
+    handler's `sweep_rank`)."""
     ctx = Ctx(clients, region)
     query = LeakQuery(tags, fault, iam_prefix)
     out: dict[tuple[str, str], Leftover] = {}
@@ -38,18 +40,32 @@ def find_leftovers(clients: ClientFactory, region: str, tags: dict[str, str], fa
         for lo in handler.leftovers(ctx, query):
             if lo is not None:
                 out[(lo.type, lo.id)] = lo
+    by_type: dict[str, list[dict[str, Any]]] = {}
     for address, attrs in (state_ids or {}).items():
         rtype = address.split(".")[0]
-        owner = HANDLERS.get(rtype)
-        if owner is None or (rtype, attrs.get("id")) in out:
-            continue
-        try:
-            live = owner.read(ctx, attrs)
-        except ClientError:
-            live = None
-        if live is not None:
-            out[(rtype, attrs["id"])] = Leftover(rtype, attrs["id"], live)
+        if rtype in HANDLERS and (rtype, attrs.get("id")) not in out:
+            by_type.setdefault(rtype, []).append(attrs)
+    for rtype, items in by_type.items():
+        for attrs, live in zip(items, _read_back(HANDLERS[rtype], ctx, items), strict=True):
+            if live is not None:
+                out[(rtype, attrs["id"])] = Leftover(rtype, attrs["id"], live)
     return sorted(out.values(), key=lambda lo: (_rank(lo.type), lo.id))
+
+
+def _read_back(handler: Any, ctx: Ctx, items: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+    """The live attributes of the ids of one type, one `read_many` (one Describe where the API takes a
+    list); when that call fails, each id alone, an id whose read fails counting as gone."""
+    try:
+        return handler.read_many(ctx, [(attrs, frozenset()) for attrs in items])
+    except ClientError:
+        pass
+    out: list[dict[str, Any] | None] = []
+    for attrs in items:
+        try:
+            out.append(handler.read(ctx, attrs))
+        except ClientError:
+            out.append(None)
+    return out
 
 
 def state_ids(state: Any) -> dict[str, dict[str, Any]]:

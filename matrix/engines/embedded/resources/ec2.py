@@ -11,6 +11,7 @@ resources (NAT gateways) are waited for with the context's (or the resource's `t
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -31,8 +32,8 @@ from matrix.engines.embedded.resources.base import (
     DataSource,
     Handler,
     blocks,
+    describe_filtered,
     describe_many,
-    describe_one,
     error_code,
     from_ec2_tags,
     given,
@@ -134,8 +135,7 @@ class Vpc(Handler):
 
     def read_many(self, ctx, items):
         ec2 = ctx.client("ec2")
-        found = describe_many(lambda ids: ec2.describe_vpcs(VpcIds=ids)["Vpcs"], [a["id"] for a, _ in items],
-                              "VpcId", "InvalidVpcID.NotFound")
+        found = describe_filtered(ec2.describe_vpcs, "Vpcs", "vpc-id", [a["id"] for a, _ in items], "VpcId")
         out: list[dict[str, Any] | None] = []
         for attrs, wanted in items:
             v = found.get(attrs["id"])
@@ -250,8 +250,8 @@ class Subnet(Handler):
 
     def read_many(self, ctx, items):
         ec2 = ctx.client("ec2")
-        found = describe_many(lambda ids: ec2.describe_subnets(SubnetIds=ids)["Subnets"],
-                              [a["id"] for a, _ in items], "SubnetId", "InvalidSubnetID.NotFound")
+        found = describe_filtered(ec2.describe_subnets, "Subnets", "subnet-id", [a["id"] for a, _ in items],
+                                  "SubnetId")
         out: list[dict[str, Any] | None] = []
         for attrs, _wanted in items:
             s = found.get(attrs["id"])
@@ -329,8 +329,8 @@ class InternetGateway(Handler):
 
     def read_many(self, ctx, items):
         ec2 = ctx.client("ec2")
-        found = describe_many(lambda ids: ec2.describe_internet_gateways(InternetGatewayIds=ids)["InternetGateways"],
-                              [a["id"] for a, _ in items], "InternetGatewayId", "InvalidInternetGatewayID.NotFound")
+        found = describe_filtered(ec2.describe_internet_gateways, "InternetGateways", "internet-gateway-id",
+                                  [a["id"] for a, _ in items], "InternetGatewayId")
         out: list[dict[str, Any] | None] = []
         for attrs, _wanted in items:
             g = found.get(attrs["id"])
@@ -434,9 +434,8 @@ class Eip(Handler):
 
     def read_many(self, ctx, items):
         ec2 = ctx.client("ec2")
-        found = describe_many(lambda ids: ec2.describe_addresses(AllocationIds=ids)["Addresses"],
-                              [a["id"] for a, _ in items], "AllocationId",
-                              "InvalidAllocationID.NotFound", "InvalidAddress.NotFound")
+        found = describe_filtered(ec2.describe_addresses, "Addresses", "allocation-id", [a["id"] for a, _ in items],
+                                  "AllocationId")
         out: list[dict[str, Any] | None] = []
         for attrs, _wanted in items:
             a = found.get(attrs["id"])
@@ -531,29 +530,33 @@ class NatGateway(Handler):
                 "association_id": addrs[0].get("AssociationId", "")}
 
     def _describe(self, ctx: Ctx, nid: str) -> dict[str, Any] | None:
-        ec2 = ctx.client("ec2")
-        return describe_one(lambda: ec2.describe_nat_gateways(NatGatewayIds=[nid]), "NatGateways",
-                            "NatGatewayNotFound", "InvalidNatGatewayID.NotFound")
+        return self._describe_all(ctx, [nid]).get(nid)
+
+    @staticmethod
+    def _describe_all(ctx: Ctx, ids: list[str]) -> dict[str, Any]:
+        return describe_filtered(ctx.client("ec2").describe_nat_gateways, "NatGateways", "nat-gateway-id", ids,
+                                 "NatGatewayId")
 
     def _wait(self, ctx: Ctx, nid: str, state: str) -> dict[str, Any] | None:
-        """Poll until the NAT gateway reaches `state`; returns its last description."""
-        last: dict[str, Any] = {}
+        """Poll until the NAT gateway reaches `state`; returns its last description. The waits of one
+        engine share their DescribeNatGateways calls (base.SharedPoll): one call answers all of them."""
+        last: dict[str, Any] = {"seen": time.monotonic()}  # an answer asked after the create/delete
 
         def reached() -> bool:
-            nat = self._describe(ctx, nid)
+            last["seen"], nat = poll.get(nid, last["seen"])
             last["nat"] = nat
             current = nat["State"] if nat else "deleted"
             if current == "failed" and state != "failed":
                 raise RuntimeError(f"NAT gateway {nid} failed: {nat.get('FailureMessage', '')}")
             return current == state
-        ctx.wait_for(f"NAT gateway {nid} to be {state}", reached)
+        with ctx.batched("ec2:DescribeNatGateways", self._describe_all).waiting(nid) as poll:
+            ctx.wait_for(f"NAT gateway {nid} to be {state}", reached)
         return last.get("nat")
 
     def read_many(self, ctx, items):
         ec2 = ctx.client("ec2")
-        found = describe_many(lambda ids: ec2.describe_nat_gateways(NatGatewayIds=ids)["NatGateways"],
-                              [a["id"] for a, _ in items], "NatGatewayId",
-                              "NatGatewayNotFound", "InvalidNatGatewayID.NotFound")
+        found = describe_filtered(ec2.describe_nat_gateways, "NatGateways", "nat-gateway-id",
+                                  [a["id"] for a, _ in items], "NatGatewayId")
         out: list[dict[str, Any] | None] = []
         for attrs, _wanted in items:
             nat = found.get(attrs["id"])
@@ -685,9 +688,8 @@ class VpcEndpoint(Handler):
         ec2-vpce-modify-no-route), then fail deleting the endpoint (HTTP 500) on the route that is not
         there. Tables without this endpoint's route are removed from it first: on AWS there are none."""
         ec2 = ctx.client("ec2")
-        tables = describe_many(lambda ids: ec2.describe_route_tables(RouteTableIds=ids)["RouteTables"],
-                               list(attrs.get("route_table_ids") or []), "RouteTableId",
-                               "InvalidRouteTableID.NotFound")
+        tables = describe_filtered(ec2.describe_route_tables, "RouteTables", "route-table-id",
+                                   list(attrs.get("route_table_ids") or []), "RouteTableId")
         routeless = sorted(rid for rid, rt in tables.items()
                            if not any(r.get("GatewayId") == attrs["id"] for r in rt.get("Routes", [])))
         if routeless:
@@ -762,8 +764,8 @@ class FlowLog(Handler):
 
     def read_many(self, ctx, items):
         ec2 = ctx.client("ec2")
-        found = describe_many(lambda ids: ec2.describe_flow_logs(FlowLogIds=ids)["FlowLogs"],
-                              [a["id"] for a, _ in items], "FlowLogId", "InvalidFlowLogId.NotFound")
+        found = describe_filtered(ec2.describe_flow_logs, "FlowLogs", "flow-log-id", [a["id"] for a, _ in items],
+                                  "FlowLogId")
         out: list[dict[str, Any] | None] = []
         for attrs, _wanted in items:
             f = found.get(attrs["id"])

@@ -29,7 +29,7 @@ from matrix.engines.embedded.resources.base import (
     Ctx,
     Handler,
     blocks,
-    describe_many,
+    describe_filtered,
     error_code,
     from_ec2_tags,
     given,
@@ -84,9 +84,8 @@ def is_managed(r: dict[str, Any]) -> bool:
 
 
 def describe_tables(ctx: Ctx, ids: list[str]) -> dict[str, dict[str, Any]]:
-    ec2 = ctx.client("ec2")
-    return describe_many(lambda part: ec2.describe_route_tables(RouteTableIds=part)["RouteTables"], ids,
-                         "RouteTableId", "InvalidRouteTableID.NotFound")
+    return describe_filtered(ctx.client("ec2").describe_route_tables, "RouteTables", "route-table-id", ids,
+                             "RouteTableId")
 
 
 def inline_to_route(block: dict[str, Any]) -> dict[str, Any]:
@@ -293,12 +292,16 @@ class RouteTableAssociation(Handler):
         """The tables the associations were made with, in one call; an association found in none of
         them (moved outside) is looked for alone. Not one filter with all the ids: both emulators
         match a list-valued filter only when one set of ids contains the other (emulator gap
-        ec2-multi-value-filter), so associations of a table made by different applies go unseen."""
+        ec2-multi-value-filter), so associations of a table made by different applies go unseen.
+        An association whose table is gone is gone too (AWS deletes no table that has associations,
+        and moving one gives it a new id): it is not looked for, so a read after a destroy costs
+        one call, not one per association."""
         tables = describe_tables(ctx, [a["route_table_id"] for a, _ in items if a.get("route_table_id")])
         by_id = {a.get("RouteTableAssociationId"): (rt, a)
                  for rt in tables.values() for a in rt.get("Associations", [])}
         for attrs, _wanted in items:
-            if attrs["id"] not in by_id:
+            table_gone = bool(attrs.get("route_table_id")) and attrs["route_table_id"] not in tables
+            if attrs["id"] not in by_id and not table_gone:
                 for rt in ctx.client("ec2").describe_route_tables(Filters=[
                         {"Name": "association.route-table-association-id", "Values": [attrs["id"]]}])["RouteTables"]:
                     by_id.update({a.get("RouteTableAssociationId"): (rt, a) for a in rt.get("Associations", [])})
