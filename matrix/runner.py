@@ -677,6 +677,16 @@ class Runner:
         self.suite_worker: SuiteWorker | None = None
 
     def run(self) -> RunResult:
+        suites = self.suite_worker or SuiteWorker()  # the run's (or the dev loop's) warm pytest worker
+        if (self.options.synth_check and not self.options.dev) or not self.options.skip_live:
+            suites.start_soon()  # warm while the stack synthesizes
+        try:
+            return self._run(suites)
+        finally:
+            if suites is not self.suite_worker:
+                suites.stop()
+
+    def _run(self, suites: SuiteWorker) -> RunResult:
         started = time.monotonic()
         from matrix.suites import run_synth_suite  # lazy: only runs that synthesize
         from matrix.synth import synthesize  # lazy: only runs that synthesize
@@ -698,7 +708,7 @@ class Runner:
                 self.progress(v.line())
             failed = bool(violations)
         else:
-            failed = self.options.synth_check and run_synth_suite(self.cells) != 0
+            failed = self.options.synth_check and run_synth_suite(self.cells, worker=suites) != 0
         if failed:
             self.progress("synth suite: policy violations (above): nothing was deployed")
             return RunResult(self.run_id, [], time.monotonic() - started, synth_failed=True)
@@ -718,7 +728,6 @@ class Runner:
         self.progress(f"target: {target.name} at {target.endpoint or 'AWS'}; run {self.run_id}; "
                       f"{len(self.cells)} cell(s), {self.options.jobs} at a time")
         previous = self._install_signal_handlers()
-        suites = self.suite_worker or SuiteWorker()  # started by the first suite that runs
         results: list[CellResult] = []
         interrupted = False
         try:
@@ -737,8 +746,6 @@ class Runner:
                 results = [f.result() for f in futures]
         finally:
             self._restore_signal_handlers(previous)
-            if suites is not self.suite_worker:
-                suites.stop()
             interrupted = self.stop_all.is_set()
             kept = any(r.deployment and r.deployment.kept for r in self.runs)
             target.stop(keep_running=kept)

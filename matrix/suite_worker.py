@@ -198,7 +198,16 @@ class SuiteWorker:
                 raise RuntimeError(f"the suite worker did not start: {line or errors.read_text().strip()[-2000:]}")
             return self._folder
 
-    def run(self, args: Sequence[str], env: dict[str, str], timeout: float, cwd: Path = PROJECT_ROOT,
+    def start_soon(self) -> None:
+        """Start the worker on a thread now (it takes about a second), so that it is warm when the
+        first suite asks; a start that fails is reported by that first `run`."""
+        def _start() -> None:
+            with contextlib.suppress(Exception):
+                self._ensure()
+
+        threading.Thread(target=_start, name="suite-worker-start", daemon=True).start()
+
+    def run(self, args: Sequence[str], env: dict[str, str], timeout: float | None, cwd: Path = PROJECT_ROOT,
             ) -> subprocess.CompletedProcess[str]:
         """pytest.main(args) in a fresh child with `env` and `cwd`: what `subprocess.run` of
         `python -m pytest args` would give (the output comes back as stdout; stderr is folded in).

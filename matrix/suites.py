@@ -45,7 +45,7 @@ def pytest_command(suite: str, extra: Sequence[str] = ()) -> list[str]:
 
 
 def run_suite(worker: SuiteWorker | None, suite: str, extra: Sequence[str], env: dict[str, str],
-              timeout: float) -> subprocess.CompletedProcess[str]:
+              timeout: float | None) -> subprocess.CompletedProcess[str]:
     """Run a per-cell suite (live, chaos) with `env`: in the run's warm worker when there is one and
     fork is allowed, else as its own process. Output comes back as stdout either way; on timeout the
     pytest process is killed and subprocess.TimeoutExpired raised."""
@@ -55,10 +55,16 @@ def run_suite(worker: SuiteWorker | None, suite: str, extra: Sequence[str], env:
                           text=True, timeout=timeout, check=False)
 
 
-def run_synth_suite(cells: Sequence[Cell], extra: Sequence[str] = ()) -> int:
+def run_synth_suite(cells: Sequence[Cell], extra: Sequence[str] = (), worker: SuiteWorker | None = None) -> int:
+    """The synth suite over `cells`; its output goes to this process's stdout (at its end, through a worker)."""
     env = dict(os.environ)
     env["STACKMATRIX_SUITE_CELLS"] = json.dumps([c.to_dict() for c in cells])
     env["STACKMATRIX_SUITE"] = "synth"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     allure_results_dir().mkdir(parents=True, exist_ok=True)
+    if worker is not None and worker_enabled():
+        proc = worker.run(pytest_args("synth", extra), env, None)
+        sys.stdout.write(proc.stdout)
+        sys.stdout.flush()
+        return proc.returncode
     return subprocess.run(pytest_command("synth", extra), env=env, cwd=PROJECT_ROOT, check=False).returncode
