@@ -88,6 +88,10 @@ class Scenario:
     needs_retries: bool = False
     min_latency_ms: int = 0
     error_class: ErrorCategory | None = None  # the category of a fail-cleanly outcome's named error
+    # how long a cell of this scenario typically takes on an emulator (its designed waits: a storm's
+    # window and the backoff after it, latency on every call, lock timeouts), in seconds. A scheduling
+    # hint only: the runner starts the longest cells first so that none ends a run alone.
+    typical_seconds: float = 2.0
 
 
 # -- hooks ---------------------------------------------------------------------------------------
@@ -134,11 +138,11 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         "throttle-ec2", "30% of EC2 mutating calls throttled (RequestLimitExceeded 503)", SURVIVE,
         rules=({"name": "throttle-ec2", "service": "ec2", "mutating": True, "probability": 0.3,
                 "effect": "throttle"},),
-        needs_retries=True),
+        needs_retries=True, typical_seconds=10.0),
     Scenario(
         "throttle-all", "20% of all calls on every service throttled, each as AWS throttles it", SURVIVE,
         rules=({"name": "throttle-all", "service": "*", "probability": 0.2, "effect": "throttle"},),
-        needs_retries=True),
+        needs_retries=True, typical_seconds=24.0),
     Scenario(
         "server-errors", "10% of calls answered 500 InternalError or 503 ServiceUnavailable", SURVIVE,
         rules=({"name": "server-500", "service": "*", "probability": 0.05, "effect": "error",
@@ -146,11 +150,11 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
                # evaluated only when the first did not fire: 5% of the other 95%, 10% in all
                {"name": "server-503", "service": "*", "probability": 0.0527, "effect": "error",
                 "code": "ServiceUnavailable", "status": 503}),
-        needs_retries=True),
+        needs_retries=True, typical_seconds=4.0),
     Scenario(
         "latency", "+200 ms on every call", SURVIVE,
         rules=({"name": "latency-200ms", "service": "*", "effect": "latency", "latency_ms": 200},),
-        min_latency_ms=200),
+        min_latency_ms=200, typical_seconds=22.0),
     Scenario(
         "missing-state-bucket", "the backend bucket does not exist", FAIL_CLEANLY,
         phases=(Phase("without --bootstrap-backend", bootstrap=False, expect_error="MissingStateBucket",
@@ -165,12 +169,12 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         setup=plant_stale_lock,
         phases=(Phase("lock held: wait, then fail", lock_timeout=3.0, expect_error="LockHeld"),
                 Phase("with --force-unlock", lock_timeout=3.0, force_unlock=True)),
-        error_class=ErrorCategory.LOCK_CONTENTION),
+        error_class=ErrorCategory.LOCK_CONTENTION, typical_seconds=5.0),
     Scenario(
         "throttle-storm", "every EC2 mutating call throttled for 20 s, then cleared", EITHER,
         rules=({"name": "throttle-storm", "service": "ec2", "mutating": True, "duration": 20,
                 "effect": "throttle"},),
-        needs_retries=True, error_class=ErrorCategory.THROTTLING),
+        needs_retries=True, error_class=ErrorCategory.THROTTLING, typical_seconds=35.0),
 )}
 
 
