@@ -1,7 +1,7 @@
 """`nox -s bench -- matrix` and `-- scale`: what a whole run costs, in wall time, CPU seconds of its
 entire process tree and peak memory of that tree; the old code against the new, alternately.
 
-    python tests/bench matrix [--profile nightly] [--jobs 2] [--rounds 3] [--baseline 23ebc80]
+    python tests/bench matrix [--profile nightly] [--jobs 2] [--rounds 3] [--baseline 81ece30]
                               [--no-report] [--no-old]
     python tests/bench scale  [--jobs 2] [--rounds 1] [--code new|old|old,new] [--with-old (= old,new)]
 
@@ -10,7 +10,8 @@ included unless --no-report) once with the OLD code and once with the NEW code, 
 new, then old again...: drift on a shared machine hits both sides alike. Each run is cold: a fresh
 build folder (no synth cache, no deployment record, no emulator record), and nothing of an earlier
 run is left alive (tree.py stops whatever of a measured tree outlives its root, and names it).
-NEW is this checkout. OLD is the baseline commit (default 23ebc80, main when issue 14 started)
+NEW is this checkout. OLD is the baseline commit (default 81ece30: main before the warm suite worker
+and the describes by filter; 23ebc80, main when issue 14 started, now pins other dependencies)
 checked out as a git worktree in build/bench/baseline-<sha>, run with the same interpreter and
 site-packages (refused when its pyproject.toml pins other dependencies),
 PYTHONPATH and the working directory pointing at that worktree, and node_modules linked to this
@@ -64,7 +65,7 @@ from bench.measure import save, table
 from bench.tree import Tree, loadavg, machine_cpu
 from matrix.paths import PROJECT_ROOT, build_dir
 
-BASELINE = "23ebc80"
+BASELINE = "81ece30"
 BENCH_PROFILES = Path(__file__).resolve().parent / "profiles.toml"
 SYNTH_DONE = re.compile(r"^synth: \d+ synthesized")
 TARGET_UP = re.compile(r"^target: ")
