@@ -1,6 +1,7 @@
 """The embedded emulator target: a moto server on 127.0.0.1, one account per cell and run.
 
-`MotoServer` runs moto either as a `moto_server` subprocess (default: its own interpreter, so the
+`MotoServer` runs moto either as a subprocess (default: moto's server through
+matrix/targets/moto_server.py, which removes two per-request costs; its own interpreter, so the
 engine's threads and the server never share a GIL; it also survives the run for `--keep`) or
 in-process (`ThreadedMotoServer`, mode "threaded"); `nox -s bench -- deploy` measures both.
 A server this tool started is recorded in build/emulators/moto.json and reused by later runs while
@@ -49,6 +50,7 @@ from matrix.files import write_atomic
 from matrix.paths import build_dir
 from matrix.procs import alive
 from matrix.targets.base import Target, account_for, cells_on
+from matrix.targets.moto_server import cache_module_list
 from matrix.targets.strict_front import StrictFront, strict_fact
 
 IAM_USER = "stackmatrix-runner"
@@ -105,6 +107,7 @@ class MotoServer:
 
             from moto.server import ThreadedMotoServer
 
+            cache_module_list()
             logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
             server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
             server.start()
@@ -115,7 +118,7 @@ class MotoServer:
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                [sys.executable, "-m", "matrix.targets.moto_server", "-H", "127.0.0.1", "-p", str(port)],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C in the terminal must not kill it before teardown
             )

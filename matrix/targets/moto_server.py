@@ -1,0 +1,50 @@
+"""The moto server process stackmatrix starts: moto's own server (`moto.server.main`: the same Flask
+app, backends, routing and arguments), with two per-request costs of moto 5.2.5's server removed.
+
+* `moto.backends.list_of_moto_modules()` lists moto's package folder (a listdir, then an isdir per
+  entry until the service is found) on every request, inside the dispatcher's one global lock, so
+  it also serialises the requests of parallel cells. The folder does not change while the server
+  runs: `cache_module_list()` lists it once. The dispatcher asks only `host in list_of_moto_modules()`,
+  which the cached tuple answers the same way.
+* werkzeug logs one line per request (formatted, coloured, written under a lock); warnings and
+  errors still reach the server's log (build/emulators/moto.log). Each cell's own calls are in its
+  `api-calls.txt`.
+
+A py-spy profile of the moto server over a nightly run (12 cells) put 48% of its samples in the
+dispatcher's `get_application` (the lock and the folder listing) and 4.5% in request logging; the
+figures after the change are in docs/performance.md. The in-process mode (`ThreadedMotoServer`,
+matrix/targets/moto.py and the tests' fixtures) calls `cache_module_list()` too.
+
+    python -m matrix.targets.moto_server -H 127.0.0.1 -p PORT
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+
+def cache_module_list() -> None:
+    from moto import backends
+
+    if getattr(backends.list_of_moto_modules, "stackmatrix_cached", False):
+        return
+    modules = tuple(backends.list_of_moto_modules())
+
+    def list_of_moto_modules() -> tuple[str, ...]:
+        return modules
+
+    list_of_moto_modules.stackmatrix_cached = True  # type: ignore[attr-defined]
+    backends.list_of_moto_modules = list_of_moto_modules
+
+
+def main(argv: list[str]) -> None:
+    cache_module_list()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    from moto.server import main as moto_main
+
+    moto_main(argv)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
