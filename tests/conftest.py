@@ -60,6 +60,9 @@ def dev_synth(synth_root) -> Path:
 def moto_url() -> str:
     from moto.server import ThreadedMotoServer
 
+    from matrix.targets.moto_server import cache_module_list
+
+    cache_module_list()  # as the server the product starts (matrix/targets/moto_server.py)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -117,8 +117,9 @@ class Moto:
 
         from harness.procs import python_env
 
-        self.child = Child([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-                           env=python_env(), capture=False)
+        # the server the product starts (moto's, through matrix/targets/moto_server.py)
+        server = [sys.executable, "-m", "matrix.targets.moto_server", "-H", "127.0.0.1", "-p", str(self.port)]
+        self.child = Child(server, env=python_env(), capture=False)
         deadline = time.monotonic() + timeout
         while not answers(self.url, 0.5):
             if not self.child.alive():
