@@ -162,13 +162,20 @@ def serve(folder: str) -> None:
 
 
 # -- the run's side ---------------------------------------------------------------------------
+class WorkerUnavailable(RuntimeError):
+    """The worker could not start (before any suite ran in it): the suites run as processes instead."""
+
+
 class SuiteWorker:
     """The run's handle on its worker: started on first use, shared by the cells' threads."""
+
+    module = "matrix.suite_worker"  # what the worker process runs
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[str] | None = None
         self._folder: str | None = None
+        self.failed: str | None = None  # why it could not start; then it is not tried again
 
     @property
     def pid(self) -> int | None:
@@ -180,22 +187,30 @@ class SuiteWorker:
             if self._proc is not None and self._proc.poll() is None:
                 assert self._folder is not None
                 return self._folder
+            if self.failed is not None:
+                raise WorkerUnavailable(self.failed)
             self._cleanup()
-            # /tmp: an AF_UNIX path has room for about 100 bytes; 0700: the requests carry credentials
+            # 0700 (mkdtemp): the requests carry credentials; an AF_UNIX path has room for about 100
+            # bytes, so a long $TMPDIR gives way to /tmp
             self._folder = tempfile.mkdtemp(prefix="stackmatrix-suites-")
+            if len(os.path.join(self._folder, "sock")) > 100:
+                os.rmdir(self._folder)
+                self._folder = tempfile.mkdtemp(prefix="stackmatrix-suites-", dir="/tmp")
             env = dict(os.environ)
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
             errors = Path(self._folder) / "worker.err"  # its own complaints (a child's go to its output)
             with errors.open("w") as err:
                 self._proc = subprocess.Popen(
-                    [sys.executable, "-m", "matrix.suite_worker", self._folder], cwd=PROJECT_ROOT, env=env,
+                    [sys.executable, "-m", self.module, self._folder], cwd=PROJECT_ROOT, env=env,
                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, text=True)
             assert self._proc.stdout is not None
             line = self._proc.stdout.readline().strip()
             if line != READY:
-                self._proc.kill()
-                self._proc.wait()
-                raise RuntimeError(f"the suite worker did not start: {line or errors.read_text().strip()[-2000:]}")
+                self.failed = line or errors.read_text().strip()[-2000:] or "no answer"
+                self._cleanup()
+                print(f"suite worker: could not start ({self.failed.splitlines()[-1]}); every suite runs as a "
+                      "pytest process of its own instead", file=sys.stderr, flush=True)
+                raise WorkerUnavailable(self.failed)
             return self._folder
 
     def start_soon(self) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from matrix.cells import Cell
 from matrix.paths import PROJECT_ROOT, allure_results_dir
-from matrix.suite_worker import SuiteWorker
+from matrix.suite_worker import SuiteWorker, WorkerUnavailable
 from matrix.suite_worker import enabled as worker_enabled
 
 SUITES = PROJECT_ROOT / "suites"
@@ -50,7 +50,10 @@ def run_suite(worker: SuiteWorker | None, suite: str, extra: Sequence[str], env:
     fork is allowed, else as its own process. Output comes back as stdout either way; on timeout the
     pytest process is killed and subprocess.TimeoutExpired raised."""
     if worker is not None and worker_enabled():
-        return worker.run(pytest_args(suite, extra), env, timeout)
+        try:
+            return worker.run(pytest_args(suite, extra), env, timeout)
+        except WorkerUnavailable:
+            pass  # the worker said why, once; no suite ran in it
     return subprocess.run(pytest_command(suite, extra), env=env, cwd=PROJECT_ROOT, capture_output=True,
                           text=True, timeout=timeout, check=False)
 
@@ -63,8 +66,12 @@ def run_synth_suite(cells: Sequence[Cell], extra: Sequence[str] = (), worker: Su
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     allure_results_dir().mkdir(parents=True, exist_ok=True)
     if worker is not None and worker_enabled():
-        proc = worker.run(pytest_args("synth", extra), env, None)
-        sys.stdout.write(proc.stdout)
-        sys.stdout.flush()
-        return proc.returncode
+        try:
+            proc = worker.run(pytest_args("synth", extra), env, None)
+        except WorkerUnavailable:
+            pass  # as in run_suite: the process of its own below
+        else:
+            sys.stdout.write(proc.stdout)
+            sys.stdout.flush()
+            return proc.returncode
     return subprocess.run(pytest_command("synth", extra), env=env, cwd=PROJECT_ROOT, check=False).returncode

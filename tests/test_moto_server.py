@@ -60,7 +60,8 @@ def test_the_server_answers_every_service_of_a_cell_and_logs_no_request(tmp_path
         assert "logGroups" in session.client("logs", endpoint_url=url).describe_log_groups()
         session.client("s3", endpoint_url=url).create_bucket(
             Bucket="stackmatrix-probe", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-        assert [b["Name"] for b in session.client("s3", endpoint_url=url).list_buckets()["Buckets"]] == ["stackmatrix-probe"]
+        buckets = session.client("s3", endpoint_url=url).list_buckets()["Buckets"]
+        assert [b["Name"] for b in buckets] == ["stackmatrix-probe"]
         assert session.client("dynamodb", endpoint_url=url).list_tables()["TableNames"] == []
     finally:
         proc.terminate()

@@ -127,6 +127,17 @@ def test_worker_ignores_ctrl_c_and_ends_with_its_parent(tmp_path: Path) -> None:
     assert not procs.running(pid), "the worker outlived the process that started it"
 
 
+def test_a_worker_that_cannot_start_gives_way_to_processes(tmp_path: Path, capfd) -> None:
+    worker = SuiteWorker()
+    worker.module = "matrix.no_such_worker"  # the worker's interpreter fails at once
+    proc = run_suite(worker, "live", ["--collect-only"], _env(), 120)
+    assert "test_vpc.py" in proc.stdout  # the suite still ran, as a process of its own
+    assert worker.failed and "No module named matrix.no_such_worker" in worker.failed
+    assert "suite worker: could not start" in capfd.readouterr().err
+    proc = run_suite(worker, "live", ["--collect-only"], _env(), 120)  # not tried again
+    assert "test_vpc.py" in proc.stdout and worker.pid is None
+
+
 def test_the_fallback_runs_the_same_command_as_its_own_process(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("STACKMATRIX_LIVE_WORKER", "0")
     worker = SuiteWorker()
