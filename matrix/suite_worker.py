@@ -35,11 +35,13 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 from matrix.paths import PROJECT_ROOT
+from matrix.procs import running
 
 READY = "stackmatrix-suite-worker ready"
 # the services the suites call: their models are loaded once in the worker, before any fork
@@ -138,8 +140,13 @@ class _Server(socketserver.ForkingMixIn, socketserver.UnixStreamServer):
     def service_actions(self) -> None:
         super().service_actions()  # reaps finished children
         if os.getppid() != self.parent:  # the run is gone: so is its worker
-            self.kill_children()
-            os._exit(0)
+            self.end()
+
+    def end(self) -> None:
+        """Kill the children still running, remove the worker's folder (the run may be gone), exit."""
+        self.kill_children()
+        shutil.rmtree(os.path.dirname(self.server_address), ignore_errors=True)  # type: ignore[arg-type]
+        os._exit(0)
 
     def kill_children(self) -> None:
         for pid in list(self.active_children or ()):
@@ -151,17 +158,39 @@ def serve(folder: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _preload()
     server = _Server(os.path.join(folder, "sock"), os.getppid())
-
-    def _terminate(*_: object) -> None:
-        server.kill_children()
-        os._exit(0)
-
-    signal.signal(signal.SIGTERM, _terminate)
+    Path(folder, "pid").write_text(str(os.getpid()))  # a later run removes the folder if this dies unseen
+    signal.signal(signal.SIGTERM, lambda *_: server.end())
     print(READY, flush=True)
     server.serve_forever(poll_interval=0.5)
 
 
 # -- the run's side ---------------------------------------------------------------------------
+PREFIX = "stackmatrix-suites-"
+SHORT_TMP = "/tmp"  # noqa: S108 - only when $TMPDIR is too long for a socket path; mkdtemp makes it 0700
+
+
+def sweep_stale_folders(grace: float = 60.0) -> list[str]:
+    """Remove the folders of workers that died without removing their own (SIGKILLed with their run):
+    their recorded pid no longer runs (or none was recorded within `grace` seconds). Returns them."""
+    removed = []
+    for root in {tempfile.gettempdir(), SHORT_TMP}:
+        for folder in Path(root).glob(f"{PREFIX}*"):
+            try:
+                if folder.stat().st_uid != os.getuid():  # another user's worker: not ours to judge
+                    continue
+                pid_file = folder / "pid"
+                if pid_file.is_file():
+                    gone = not running(int(pid_file.read_text() or 0))
+                else:
+                    gone = time.time() - folder.stat().st_mtime > grace
+            except (OSError, ValueError):
+                continue
+            if gone:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(str(folder))
+    return removed
+
+
 class WorkerUnavailable(RuntimeError):
     """The worker could not start (before any suite ran in it): the suites run as processes instead."""
 
@@ -190,12 +219,13 @@ class SuiteWorker:
             if self.failed is not None:
                 raise WorkerUnavailable(self.failed)
             self._cleanup()
+            sweep_stale_folders()
             # 0700 (mkdtemp): the requests carry credentials; an AF_UNIX path has room for about 100
             # bytes, so a long $TMPDIR gives way to /tmp
-            self._folder = tempfile.mkdtemp(prefix="stackmatrix-suites-")
+            self._folder = tempfile.mkdtemp(prefix=PREFIX)
             if len(os.path.join(self._folder, "sock")) > 100:
                 os.rmdir(self._folder)
-                self._folder = tempfile.mkdtemp(prefix="stackmatrix-suites-", dir="/tmp")
+                self._folder = tempfile.mkdtemp(prefix=PREFIX, dir=SHORT_TMP)
             env = dict(os.environ)
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
             errors = Path(self._folder) / "worker.err"  # its own complaints (a child's go to its output)

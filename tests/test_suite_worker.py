@@ -9,13 +9,14 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from matrix import procs
+from matrix import procs, suite_worker
 from matrix.paths import PROJECT_ROOT
 from matrix.runner import suite_outcomes
 from matrix.suite_worker import SuiteWorker, enabled
@@ -106,15 +107,17 @@ def test_worker_ignores_ctrl_c_and_ends_with_its_parent(tmp_path: Path) -> None:
         import os, sys
         from matrix.suite_worker import SuiteWorker
         w = SuiteWorker()
-        w._ensure()
-        print(w.pid, flush=True)
+        folder = w._ensure()
+        print(w.pid, folder, flush=True)
         sys.stdin.readline()
         os._exit(9)  # no stop(): the worker must notice on its own
     ''')
     parent = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_ROOT, env=_env(), text=True,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert parent.stdout is not None and parent.stdin is not None
-    pid = int(parent.stdout.readline())
+    pid_text, folder = parent.stdout.readline().split()
+    pid = int(pid_text)
+    assert (Path(folder) / "sock").exists() and (Path(folder) / "pid").read_text() == pid_text
     os.kill(pid, signal.SIGINT)
     time.sleep(1.0)
     assert procs.running(pid), "Ctrl-C reached the worker: it decides nothing, the run does"
@@ -125,6 +128,26 @@ def test_worker_ignores_ctrl_c_and_ends_with_its_parent(tmp_path: Path) -> None:
     while procs.running(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not procs.running(pid), "the worker outlived the process that started it"
+    assert not Path(folder).exists(), "the worker left its folder (and socket) behind"
+
+
+def test_folders_of_workers_that_died_unseen_are_swept(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(suite_worker, "SHORT_TMP", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    for name, pid in (("dead", dead), ("alive", str(os.getpid())), ("starting", None)):
+        folder = tmp_path / f"{suite_worker.PREFIX}{name}"
+        folder.mkdir()
+        if pid is not None:
+            (folder / "pid").write_text(pid)
+    old = tmp_path / f"{suite_worker.PREFIX}old-no-pid"
+    old.mkdir()
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    removed = suite_worker.sweep_stale_folders()
+    prefix = suite_worker.PREFIX
+    assert sorted(Path(r).name for r in removed) == [f"{prefix}dead", f"{prefix}old-no-pid"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{prefix}alive", f"{prefix}starting"]
 
 
 def test_a_worker_that_cannot_start_gives_way_to_processes(tmp_path: Path, capfd) -> None:
