@@ -113,6 +113,9 @@ class LiveProgress:
             now = time.monotonic()
             state = self.cells.setdefault(cell, _Cell(now))
             state.step, state.step_started, state.last = step, now, ""
+        live = self._live
+        if live is not None:  # drawn now, not at the next tick: a step shorter than a tick still shows
+            live.refresh()
 
     def cell_finished(self, cell: str, status: str) -> None:
         with self._lock:
