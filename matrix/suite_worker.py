@@ -9,7 +9,8 @@ allure-pytest, boto3/botocore and the loaded service models (about 1 s of CPU pe
                                               sends its pid, takes the cell's environment and cwd,
                                               sends fds 1/2 to an output file, runs pytest.main(args),
                                             <- {"rc": code} ; the child then ends (os._exit)
-    stop()     SIGTERM: the worker kills its live children and exits
+    stop()     SIGTERM: the worker kills its live children, removes DIR and exits (as it does when
+               the run that started it is gone; a later start sweeps what a SIGKILL left)
 
 Isolation: each cell's pytest session is its own process (a copy-on-write fork), so fixtures,
 module globals, plugin state, results, Allure output and failures never leak between cells; only
@@ -245,7 +246,7 @@ class SuiteWorker:
 
     def start_soon(self) -> None:
         """Start the worker on a thread now (it takes about a second), so that it is warm when the
-        first suite asks; a start that fails is reported by that first `run`."""
+        first suite asks; a start that fails is said once, and the suites run as processes."""
         def _start() -> None:
             with contextlib.suppress(Exception):
                 self._ensure()
