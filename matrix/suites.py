@@ -44,16 +44,26 @@ def pytest_command(suite: str, extra: Sequence[str] = ()) -> list[str]:
     return [sys.executable, "-m", "pytest", *pytest_args(suite, extra)]
 
 
+def _in_worker(worker: SuiteWorker | None, args: list[str], env: dict[str, str], timeout: float | None,
+               ) -> subprocess.CompletedProcess[str] | None:
+    """The suite run in the warm worker, or None when there is none, fork is off, or it could not
+    start (it said why, once; no suite ran in it): then the caller runs a process of its own."""
+    if worker is None or not worker_enabled():
+        return None
+    try:
+        return worker.run(args, env, timeout)
+    except WorkerUnavailable:
+        return None
+
+
 def run_suite(worker: SuiteWorker | None, suite: str, extra: Sequence[str], env: dict[str, str],
               timeout: float | None) -> subprocess.CompletedProcess[str]:
     """Run a per-cell suite (live, chaos) with `env`: in the run's warm worker when there is one and
     fork is allowed, else as its own process. Output comes back as stdout either way; on timeout the
     pytest process is killed and subprocess.TimeoutExpired raised."""
-    if worker is not None and worker_enabled():
-        try:
-            return worker.run(pytest_args(suite, extra), env, timeout)
-        except WorkerUnavailable:
-            pass  # the worker said why, once; no suite ran in it
+    proc = _in_worker(worker, pytest_args(suite, extra), env, timeout)
+    if proc is not None:
+        return proc
     return subprocess.run(pytest_command(suite, extra), env=env, cwd=PROJECT_ROOT, capture_output=True,
                           text=True, timeout=timeout, check=False)
 
@@ -65,13 +75,9 @@ def run_synth_suite(cells: Sequence[Cell], extra: Sequence[str] = (), worker: Su
     env["STACKMATRIX_SUITE"] = "synth"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     allure_results_dir().mkdir(parents=True, exist_ok=True)
-    if worker is not None and worker_enabled():
-        try:
-            proc = worker.run(pytest_args("synth", extra), env, None)
-        except WorkerUnavailable:
-            pass  # as in run_suite: the process of its own below
-        else:
-            sys.stdout.write(proc.stdout)
-            sys.stdout.flush()
-            return proc.returncode
+    proc = _in_worker(worker, pytest_args("synth", extra), env, None)
+    if proc is not None:
+        sys.stdout.write(proc.stdout)
+        sys.stdout.flush()
+        return proc.returncode
     return subprocess.run(pytest_command("synth", extra), env=env, cwd=PROJECT_ROOT, check=False).returncode
