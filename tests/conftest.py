@@ -60,9 +60,9 @@ def dev_synth(synth_root) -> Path:
 def moto_url() -> str:
     from moto.server import ThreadedMotoServer
 
-    from matrix.targets.moto_server import cache_module_list
+    from matrix.targets.moto_server import remove_per_request_costs
 
-    cache_module_list()  # as the server the product starts (matrix/targets/moto_server.py)
+    remove_per_request_costs()  # as the server the product starts (matrix/targets/moto_server.py)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

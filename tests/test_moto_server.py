@@ -1,7 +1,7 @@
 """The moto server the product starts (matrix/targets/moto_server.py): moto's own server with its
-module list cached and no per-request log line. Pinned: the cached list is exactly what moto lists,
-it is never listed again, and the server started the product's way answers every service a cell uses
-and logs no request line."""
+module list and each response class's method names cached, and no per-request log line. Pinned: the
+cached list and names are exactly what moto computes, neither is computed again, and the server
+started the product's way answers every service a cell uses and logs no request line."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from moto import backends
 
 from matrix.paths import PROJECT_ROOT
 from matrix.targets.moto import free_port
-from matrix.targets.moto_server import cache_module_list
+from matrix.targets.moto_server import cache_method_names, cache_module_list
 
 
 def test_the_cached_list_is_motos_own_and_is_never_listed_again(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -34,6 +34,27 @@ def test_the_cached_list_is_motos_own_and_is_never_listed_again(monkeypatch: pyt
     monkeypatch.setattr(os, "listdir", no_listing)
     cache_module_list()  # idempotent
     assert "ec2" in backends.list_of_moto_modules()
+
+
+def test_method_names_are_motos_own_and_walked_once_per_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    import inspect
+
+    from moto.core import responses, utils
+    from moto.ec2.responses import EC2Response
+    from moto.s3.responses import S3Response
+
+    cache_method_names()
+    for cls in (EC2Response, S3Response):
+        assert responses.method_names_from_class(cls) == frozenset(utils.method_names_from_class(cls))
+    assert "describe_vpcs" in responses.method_names_from_class(EC2Response)
+    assert "describe_vpcs" not in responses.method_names_from_class(S3Response)
+
+    def no_walk(*_: object, **__: object) -> list[object]:
+        raise AssertionError("class walked again")
+
+    monkeypatch.setattr(inspect, "getmembers", no_walk)
+    cache_method_names()  # idempotent
+    assert "create_subnet" in responses.method_names_from_class(EC2Response)
 
 
 def test_the_server_answers_every_service_of_a_cell_and_logs_no_request(tmp_path) -> None:

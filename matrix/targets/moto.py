@@ -50,7 +50,7 @@ from matrix.files import write_atomic
 from matrix.paths import build_dir
 from matrix.procs import alive
 from matrix.targets.base import Target, account_for, cells_on
-from matrix.targets.moto_server import cache_module_list
+from matrix.targets.moto_server import remove_per_request_costs
 from matrix.targets.strict_front import StrictFront, strict_fact
 
 IAM_USER = "stackmatrix-runner"
@@ -107,7 +107,7 @@ class MotoServer:
 
             from moto.server import ThreadedMotoServer
 
-            cache_module_list()
+            remove_per_request_costs()
             logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
             server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
             server.start()

@@ -1,11 +1,17 @@
 """The moto server process stackmatrix starts: moto's own server (`moto.server.main`: the same Flask
-app, backends, routing and arguments), with two per-request costs of moto 5.2.5's server removed.
+app, backends, routing and arguments), with three per-request costs of moto 5.2.5's server removed
+(`remove_per_request_costs()`).
 
 * `moto.backends.list_of_moto_modules()` lists moto's package folder (a listdir, then an isdir per
   entry until the service is found) on every request, inside the dispatcher's one global lock, so
   it also serialises the requests of parallel cells. The folder does not change while the server
   runs: `cache_module_list()` lists it once. The dispatcher asks only `host in list_of_moto_modules()`,
   which the cached tuple answers the same way.
+* `BaseResponse.call_action` asks `method_names_from_class(self.__class__)` on every request: an
+  `inspect.getmembers` walk over the service's whole response class (about 700 functions for EC2),
+  about 14% of the server's CPU per request on a cell's mix of calls. A class's functions do not
+  change while the server runs: `cache_method_names()` keeps the answer per class, as a frozenset
+  (the one caller only asks `action in method_names`).
 * werkzeug logs one line per request (formatted, coloured, written under a lock); warnings and
   errors still reach the server's log (build/emulators/moto.log). Each cell's own calls are in its
   `api-calls.txt`.
@@ -13,7 +19,7 @@ app, backends, routing and arguments), with two per-request costs of moto 5.2.5'
 A py-spy profile of the moto server over a nightly run (12 cells) put 48% of its samples in the
 dispatcher's `get_application` (the lock and the folder listing) and 4.5% in request logging; the
 figures after the change are in docs/performance.md. The in-process mode (`ThreadedMotoServer`,
-matrix/targets/moto.py and the tests' fixtures) calls `cache_module_list()` too.
+matrix/targets/moto.py and the tests' fixtures) calls `remove_per_request_costs()` too.
 
     python -m matrix.targets.moto_server -H 127.0.0.1 -p PORT
 """
@@ -38,8 +44,32 @@ def cache_module_list() -> None:
     backends.list_of_moto_modules = list_of_moto_modules
 
 
-def main(argv: list[str]) -> None:
+def cache_method_names() -> None:
+    from moto.core import responses, utils
+
+    if getattr(responses.method_names_from_class, "stackmatrix_cached", False):
+        return
+    walk = utils.method_names_from_class
+    cache: dict[object, frozenset[str]] = {}
+
+    def method_names_from_class(clazz: object) -> frozenset[str]:
+        names = cache.get(clazz)
+        if names is None:  # two threads may both walk a class once: the same answer, no lock needed
+            names = cache[clazz] = frozenset(walk(clazz))
+        return names
+
+    method_names_from_class.stackmatrix_cached = True  # type: ignore[attr-defined]
+    responses.method_names_from_class = method_names_from_class  # type: ignore[assignment]
+
+
+def remove_per_request_costs() -> None:
+    """Both caches (idempotent); the request log is the server process's own (`main`)."""
     cache_module_list()
+    cache_method_names()
+
+
+def main(argv: list[str]) -> None:
+    remove_per_request_costs()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     from moto.server import main as moto_main
 
