@@ -11,7 +11,8 @@ How the parts fit:
   apply()               -> deletes in reverse dependency order, then creates/updates in dependency
                            order, independent resources concurrently (bounded); every update is
                            an API call per changed argument (Handler.update); state written after
-                           every change (local at once, bucket by a coalescing writer); then the
+                           every change (local at once; the bucket at the first change, then at
+                           most every 20 s like terraform, and at the end: Persister); then the
                            read-back: every changed resource described again, compared with what
                            was applied, the state set to what AWS holds, a mismatch named
                            (readback.ReadBackMismatch)
@@ -86,6 +87,7 @@ class EngineOptions:
     wait_timeout: float = 600.0
     poll: float = 0.2
     lock_details: dict[str, Any] = field(default_factory=dict)
+    state_persist_interval: float = 20.0  # bucket writes during an operation: at most this often (terraform's)
 
 
 @dataclass
@@ -136,21 +138,30 @@ class Plan:
 
 
 class Persister:
-    """Writes state snapshots to the bucket on its own thread, coalescing bursts of changes."""
+    """Writes state snapshots to the bucket on its own thread: the first change at once, later ones at
+    most every `interval` seconds while the operation goes on (terraform's rule since 1.5: an intermediate
+    snapshot at least 20 s after the previous one), and the last one when the operation ends (`flush()`,
+    or `close()` after a failure). The local copy is written at every change (`changed()`), so a killed
+    process loses nothing: `StateBackend.read()` takes the local copy when it is newer than the bucket."""
 
-    def __init__(self, backend: StateBackend, state: State, log: Callable[[str], None]) -> None:
+    def __init__(self, backend: StateBackend, state: State, log: Callable[[str], None],
+                 interval: float = 20.0) -> None:
         self.backend, self.state, self.log = backend, state, log
+        self.interval = interval
         self.error: BaseException | None = None
         self.written_serial = state.serial  # what was read is already stored
+        self.writes = 0  # bucket writes made (one per snapshot sent)
         self._dirty = threading.Event()
+        self._now = threading.Event()  # flush() or close(): write what is pending without waiting
         self._local = threading.Lock()
         self._stop = False
+        self._last_write = float("-inf")
         self._idle = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="state-writer", daemon=True)
         self._thread.start()
 
     def changed(self) -> None:
-        """Call after each state change: the local copy is written now, the bucket soon."""
+        """Call after each state change: the local copy is written now, the bucket within `interval`."""
         with self._local:  # snapshot and write as one step: never an older snapshot over a newer one
             self.backend.write_local(self.state.snapshot())
         self._dirty.set()
@@ -158,12 +169,17 @@ class Persister:
     def _run(self) -> None:
         while True:
             self._dirty.wait()
+            rest = self._last_write + self.interval - time.monotonic()
+            if rest > 0:
+                self._now.wait(rest)  # coalesce the changes of the next `interval` seconds into one write
             self._dirty.clear()
             serial = self.state.serial
             if self.written_serial < serial:
                 snapshot = self.state.snapshot()
+                self._last_write = time.monotonic()
                 try:
                     self.backend.write_remote(snapshot)
+                    self.writes += 1
                     self.error = None
                 except Exception as exc:  # kept locally; reported by flush()
                     self.error = exc
@@ -179,10 +195,14 @@ class Persister:
     def flush(self, timeout: float = 120) -> None:
         """Wait until the latest state is in the bucket; raise StateWriteFailed if it cannot be."""
         deadline = time.monotonic() + timeout
-        with self._idle:
-            while self.written_serial < self.state.serial and time.monotonic() < deadline:
-                self._dirty.set()
-                self._idle.wait(0.2)
+        self._now.set()
+        try:
+            with self._idle:
+                while self.written_serial < self.state.serial and time.monotonic() < deadline:
+                    self._dirty.set()
+                    self._idle.wait(0.2)
+        finally:
+            self._now.clear()
         if self.error is not None:
             raise StateWriteFailed(
                 f"state could not be written to s3://{self.backend.config.bucket}/{self.backend.config.key} "
@@ -193,6 +213,7 @@ class Persister:
 
     def close(self) -> None:
         self._stop = True
+        self._now.set()
         self._dirty.set()
         self._thread.join(timeout=30)
 
@@ -486,7 +507,7 @@ class EmbeddedEngine:
         try:
             state, origin = self.backend.read()
             self.state = state
-            persister = Persister(self.backend, state, self.log)
+            persister = Persister(self.backend, state, self.log, self.options.state_persist_interval)
             if self._adopt_pending(state):
                 persister.changed()
             self._check_account()
@@ -770,7 +791,7 @@ class EmbeddedEngine:
             state, origin = self.backend.read(bucket_may_be_gone=True)
             self.state = state
             self._check_prevent_destroy(state)
-            persister = Persister(self.backend, state, self.log)
+            persister = Persister(self.backend, state, self.log, self.options.state_persist_interval)
             if self._adopt_pending(state):
                 persister.changed()
             managed = state.addresses()

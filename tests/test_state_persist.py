@@ -1,0 +1,97 @@
+"""When the embedded engine writes state to the bucket (matrix/engines/embedded/engine.py, Persister).
+
+The local copy is written at every change; the bucket at the first change, then at most every
+`state_persist_interval` seconds while the operation goes on (terraform's 20 s rule), and at its end,
+also when it fails. Pinned against the real backend on the moto server: a burst of changes costs two
+bucket writes, a long operation still gets intermediate writes, a failure's `close()` writes the last
+state without waiting out the interval, and a killed process's newer local copy is what `read()`
+returns, so nothing the operation made is lost in between.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from matrix.engines.embedded.engine import Persister
+from matrix.state.tfstate import State
+from tests.test_engine import engine_for, unique_bucket
+
+
+def _backend(dev_synth, tmp_path, clients):
+    engine = engine_for(unique_bucket(dev_synth, tmp_path), clients, tmp_path)
+    engine.backend_check(bootstrap=True)
+    return engine.backend
+
+
+def _change(state: State, i: int) -> None:
+    state.set(f"aws_vpc.v{i}", {"id": f"vpc-{i:08x}"})
+
+
+def test_a_burst_of_changes_costs_two_bucket_writes_and_the_local_copy_is_always_the_latest(
+        dev_synth, tmp_path, clients):
+    backend = _backend(dev_synth, tmp_path, clients)
+    state = State()
+    persister = Persister(backend, state, lambda _msg: None, interval=30.0)
+    try:
+        for i in range(12):
+            _change(state, i)
+            persister.changed()
+            assert backend.read_local().serial == state.serial  # every change on disk at once
+        time.sleep(0.3)
+        assert persister.writes == 1  # the first change went to the bucket, the rest wait for the interval
+        assert backend.read_remote().serial < state.serial
+        # a process killed here loses nothing: read() takes the newer local copy
+        read, origin = backend.read()
+        assert read.serial == state.serial and "local copy" in origin
+        persister.flush()
+        assert persister.writes == 2 and backend.read_remote().serial == state.serial
+    finally:
+        persister.close()
+
+
+def test_a_long_operation_gets_intermediate_bucket_writes(dev_synth, tmp_path, clients):
+    backend = _backend(dev_synth, tmp_path, clients)
+    state = State()
+    persister = Persister(backend, state, lambda _msg: None, interval=0.4)
+    try:
+        for i in range(10):
+            _change(state, i)
+            persister.changed()
+            time.sleep(0.15)
+        time.sleep(0.6)  # no flush: the interval alone brought the bucket up to date
+        assert 3 <= persister.writes < 10
+        assert backend.read_remote().serial == state.serial
+    finally:
+        persister.close()
+
+
+def test_close_after_a_failure_writes_the_last_state_without_waiting_out_the_interval(
+        dev_synth, tmp_path, clients):
+    backend = _backend(dev_synth, tmp_path, clients)
+    state = State()
+    persister = Persister(backend, state, lambda _msg: None, interval=60.0)
+    for i in range(3):
+        _change(state, i)
+        persister.changed()
+    started = time.monotonic()
+    persister.close()  # what apply's `finally` does when a create failed
+    assert time.monotonic() - started < 10
+    assert backend.read_remote().serial == state.serial and persister.writes == 2
+
+
+def test_a_dev_apply_writes_the_bucket_twice_where_every_change_would_write_it(dev_synth, tmp_path, clients):
+    """33 resources: the lock file and two state snapshots, against one write per change at interval 0."""
+    counts = {}
+    for interval in (20.0, 0.0):
+        before = Counter(clients.counters.as_dict()["operations"])
+        engine = engine_for(unique_bucket(dev_synth, tmp_path / str(interval)), clients, tmp_path / str(interval),
+                            state_persist_interval=interval)
+        engine.apply()
+        after = Counter(clients.counters.as_dict()["operations"])
+        counts[interval] = after["s3:PutObject"] - before["s3:PutObject"]
+        assert engine.backend.read_remote().serial == engine.state.serial
+        assert sorted(engine.backend.read_remote().addresses()) == sorted(engine.state.addresses())
+        engine.destroy()
+    assert counts[20.0] <= 3, counts  # lock file + first change + end
+    assert counts[0.0] >= 10, counts
