@@ -5,9 +5,11 @@
 IAM, which is global) carries the cell's identifying tags (RunId, EnvironmentSuffix, and Fault when
 set): the handler that creates a type is the one that knows how to find it. Then it reads back every
 id the state named before the destroy, one `read_many` (one Describe where the API takes ids) per
-type. Each leftover is a (Terraform type, id, attributes) triple, so `sweep()` deletes it with the
-same handler the engine uses, in an order AWS accepts (each handler's `sweep_rank`: flow logs and
-endpoints first, the VPC last, then log groups and roles).
+type. A search or read that fails (throttled past its retries, access denied, a server error) proves
+nothing: the check raises `LeakCheckIncomplete` naming the type (and id) and the cause; an id it could
+not read is never counted as gone. Each leftover is a (Terraform type, id, attributes) triple, so
+`sweep()` deletes it with the same handler the engine uses, in an order AWS accepts (each handler's
+`sweep_rank`: flow logs and endpoints first, the VPC last, then log groups and roles).
 
 `destroy_and_check(engine, clients, cell, run_id)` is destroy-then-leak-check for one cell (`matrix
 destroy`); a run does the same in two report steps with `state_ids` and `cell_leftovers`.
@@ -25,6 +27,18 @@ from botocore.exceptions import ClientError
 from matrix.clients import ClientFactory
 from matrix.engines.embedded.resources import HANDLERS
 from matrix.engines.embedded.resources.base import Ctx, LeakQuery, Leftover
+from matrix.errors import StackmatrixError
+
+
+class LeakCheckIncomplete(StackmatrixError):
+    """A type could not be searched, or an id the state named could not be read back: whether
+    something of the cell is left is unknown."""
+
+    def __init__(self, what: str, exc: ClientError) -> None:
+        super().__init__(
+            f"leak check incomplete: {what} ({type(exc).__name__}: {exc}); it may still exist. Check again "
+            "once the account answers: python -m matrix sweep --all-runs --dry-run")
+        self.what = what
 
 
 def find_leftovers(clients: ClientFactory, region: str, tags: dict[str, str], fault: str | None = None,
@@ -37,7 +51,11 @@ def find_leftovers(clients: ClientFactory, region: str, tags: dict[str, str], fa
     query = LeakQuery(tags, fault, iam_prefix)
     out: dict[tuple[str, str], Leftover] = {}
     for handler in HANDLERS.values():
-        for lo in handler.leftovers(ctx, query):
+        try:
+            found = list(handler.leftovers(ctx, query))
+        except ClientError as exc:
+            raise LeakCheckIncomplete(f"{handler.type} could not be searched by the cell's tags", exc) from exc
+        for lo in found:
             if lo is not None:
                 out[(lo.type, lo.id)] = lo
     by_type: dict[str, list[dict[str, Any]]] = {}
@@ -53,8 +71,9 @@ def find_leftovers(clients: ClientFactory, region: str, tags: dict[str, str], fa
 
 
 def _read_back(handler: Any, ctx: Ctx, items: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
-    """The live attributes of the ids of one type, one `read_many` (one Describe where the API takes a
-    list); when that call fails, each id alone, an id whose read fails counting as gone."""
+    """The live attributes of the ids of one type (None: gone), one `read_many` (one Describe where the
+    API takes a list); when that call fails, each id alone, so that one bad id does not hide the others;
+    an id whose own read fails raises `LeakCheckIncomplete` (a handler answers None for a gone id)."""
     try:
         return handler.read_many(ctx, [(attrs, frozenset()) for attrs in items])
     except ClientError:
@@ -63,8 +82,9 @@ def _read_back(handler: Any, ctx: Ctx, items: list[dict[str, Any]]) -> list[dict
     for attrs in items:
         try:
             out.append(handler.read(ctx, attrs))
-        except ClientError:
-            out.append(None)
+        except ClientError as exc:
+            raise LeakCheckIncomplete(f"{handler.type} {attrs.get('id')}, named in state before the destroy, "
+                                      "could not be read back", exc) from exc
     return out
 
 

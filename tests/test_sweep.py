@@ -57,3 +57,42 @@ def test_sweep_of_an_unknown_run_is_bad_input(tmp_path):
     assert out.returncode == 2 and "run 'no-such-run' is unknown here" in out.stderr
     both = matrix(tmp_path / "build", "sweep", "--run-id", "x", "--all-runs")
     assert both.returncode == 2 and "exactly one of" in both.stderr
+
+
+def test_a_search_or_read_back_that_fails_is_named_never_counted_as_gone(moto_url, cell_access):
+    """An untagged subnet only the read-back can find: found when the account answers; when every
+    DescribeSubnets is throttled past the retries, the check says it could not tell, naming the type
+    (tag search) or the id (read-back by id, as the leak check does after the tag search)."""
+    from dataclasses import replace
+
+    import pytest
+
+    from matrix.chaos.proxy import FaultProxy
+    from matrix.chaos.rules import rule
+    from matrix.clients import ClientFactory
+    from matrix.engines.embedded.resources import HANDLERS
+    from matrix.engines.embedded.resources.base import Ctx
+    from matrix.leaks import LeakCheckIncomplete, _read_back, find_leftovers
+
+    ec2 = ClientFactory(cell_access, max_attempts=1).client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.8.1.0/24")["Subnet"]["SubnetId"]
+    before = {"aws_subnet.private": {"id": subnet}}
+    tags = {"RunId": "no-such-run", "EnvironmentSuffix": "dev"}
+
+    found = find_leftovers(ClientFactory(cell_access, max_attempts=1), "us-east-1", tags, state_ids=before)
+    assert [(lo.type, lo.id) for lo in found] == [("aws_subnet", subnet)]
+
+    proxy = FaultProxy(cell_access.endpoint).start()
+    try:
+        proxy.set_rules([rule(service="ec2", operation="DescribeSubnets", effect="throttle")])
+        throttled = ClientFactory(replace(cell_access, endpoint=proxy.url), max_attempts=2)
+        searched = r"aws_subnet could not be searched.*RequestLimitExceeded.*may still exist"
+        with pytest.raises(LeakCheckIncomplete, match=searched):
+            find_leftovers(throttled, "us-east-1", tags, state_ids=before)
+        with pytest.raises(LeakCheckIncomplete, match=rf"aws_subnet {subnet}, named in state.*RequestLimitExceeded"):
+            _read_back(HANDLERS["aws_subnet"], Ctx(throttled, "us-east-1"), [{"id": subnet}])
+        proxy.disarm()
+        assert _read_back(HANDLERS["aws_subnet"], Ctx(throttled, "us-east-1"), [{"id": subnet}])[0] is not None
+    finally:
+        proxy.stop()
