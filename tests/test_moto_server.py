@@ -1,7 +1,8 @@
 """The moto server the product starts (matrix/targets/moto_server.py): moto's own server with its
-module list and each response class's method names cached, and no per-request log line. Pinned: the
-cached list and names are exactly what moto computes, neither is computed again, and the server
-started the product's way answers every service a cell uses and logs no request line."""
+module list and each response class's method names cached, no default AMIs per account, and no
+per-request log line. Pinned: the cached list and names are exactly what moto computes, neither is
+computed again, and the server started the product's way answers every service a cell uses, holds
+no default AMI and logs no request line."""
 
 from __future__ import annotations
 
@@ -60,9 +61,10 @@ def test_method_names_are_motos_own_and_walked_once_per_class(monkeypatch: pytes
 def test_the_server_answers_every_service_of_a_cell_and_logs_no_request(tmp_path) -> None:
     port = free_port()
     log = tmp_path / "moto.log"
+    env = {k: v for k, v in os.environ.items() if k != "MOTO_EC2_LOAD_DEFAULT_AMIS"}
     with log.open("wb") as out:
         server = [sys.executable, "-m", "matrix.targets.moto_server", "-H", "127.0.0.1", "-p", str(port)]
-        proc = subprocess.Popen(server, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(server, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -84,6 +86,8 @@ def test_the_server_answers_every_service_of_a_cell_and_logs_no_request(tmp_path
         buckets = session.client("s3", endpoint_url=url).list_buckets()["Buckets"]
         assert [b["Name"] for b in buckets] == ["stackmatrix-probe"]
         assert session.client("dynamodb", endpoint_url=url).list_tables()["TableNames"] == []
+        # no default AMIs built in each cell's account (MOTO_EC2_LOAD_DEFAULT_AMIS unset here)
+        assert session.client("ec2", endpoint_url=url).describe_images(Owners=["amazon"])["Images"] == []
     finally:
         proc.terminate()
         proc.wait(timeout=10)
