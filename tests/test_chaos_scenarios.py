@@ -79,6 +79,8 @@ def test_the_longest_cells_start_first_and_results_keep_the_profile_order(scenar
 def test_faults_were_injected_and_retried(scenario_run, name):
     report = _report(scenario_run[1], name)
     assert report["faults"]["total"] > 0
+    result = json.loads((scenario_run[1] / "cells" / f"us-east-1-qa-{name}" / "result.json").read_text())
+    assert result["faults_injected"] == report["faults"]["total"]  # what the report shows per cell
     assert sum(report["counters"]["retries"].values()) > 0
     events = [json.loads(line) for line in (scenario_run[1] / "cells" / f"us-east-1-qa-{name}" / "faults.jsonl")
               .read_text().splitlines()]

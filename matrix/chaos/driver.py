@@ -225,7 +225,9 @@ class ChaosDriver:
         """Judge the cell against its scenario's expectation (suites/chaos), after teardown."""
         run, result = self.run, self.run.result
         path = result.folder / "chaos.json"
-        result.attach("chaos report", self.report(), "chaos.json")
+        report = self.report()
+        result.faults_injected = int(report["faults"].get("total", 0))  # the report's "faults injected"
+        result.attach("chaos report", report, "chaos.json")
         if (result.folder / "faults.jsonl").is_file():
             result.attachments.append(Attachment("injected faults", "faults.jsonl", "application/x-ndjson"))
         step = Step("chaos expectations")
