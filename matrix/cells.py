@@ -21,7 +21,7 @@ import os
 import re
 import string
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,7 +162,7 @@ def _type_name(t: type) -> str:
             dict: "a table"}[t]
 
 
-def _check_keys(table: dict[str, Any], allowed: dict[str, type], where: str) -> None:
+def _check_keys(table: dict[str, Any], allowed: Mapping[str, type], where: str) -> None:
     for key, value in table.items():
         if key not in allowed:
             raise UsageError(

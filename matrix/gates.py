@@ -216,7 +216,7 @@ def evaluate(cells: Sequence[CellResult], limits: Mapping[str, float], narrowed:
         detail = ""
         blame: list[str] = []
         if key == "max_failed_cells":
-            measured: float | None = len(failed)
+            measured: float = len(failed)
             blame = failed
         elif key == "min_success_rate":
             measured = round((total - len(failed)) / total, 4) if total else 0.0

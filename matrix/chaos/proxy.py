@@ -714,7 +714,7 @@ class FaultProxy:
             elif length == "close":
                 _relay_until_close(ufile, None)
             else:
-                _relay_fixed(ufile, None, length)
+                _relay_fixed(ufile, None, int(length))
             self._release(usock, ufile, upstream_keep)
             self._reset(conn)
             return False

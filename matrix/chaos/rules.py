@@ -485,13 +485,13 @@ def _parse_ours(item: Mapping[str, Any], source: str, index: int) -> Rule:
         if message is not None and not isinstance(message, str):
             raise UsageError(f"{where}: message = {message!r}: must be a string")
     elif effect == "latency":
-        latency_ms = item.get("latency_ms")
-        if latency_ms is None:
+        given = item.get("latency_ms")
+        if given is None:
             raise UsageError(f"{where}: effect 'latency' needs latency_ms (milliseconds, > 0)")
-        if isinstance(latency_ms, bool) or not isinstance(latency_ms, int | float) or not 0 < latency_ms <= 600_000:
-            raise UsageError(f"{where}: latency_ms = {latency_ms!r}: must be a number of milliseconds, "
+        if isinstance(given, bool) or not isinstance(given, int | float) or not 0 < given <= 600_000:
+            raise UsageError(f"{where}: latency_ms = {given!r}: must be a number of milliseconds, "
                              "0 < latency_ms <= 600000")
-        latency_ms = float(latency_ms)
+        latency_ms = float(given)
     elif effect == "reset":
         when = item.get("when", "before")
         if when not in ("before", "after"):
@@ -517,7 +517,8 @@ def _parse_localstack(item: Mapping[str, Any], source: str, index: int) -> Rule:
     status = error.get("statusCode")
     code = error.get("code")
     if code is None:
-        code = {500: "InternalError", 429: "TooManyRequestsException"}.get(status, "ServiceUnavailable")
+        by_status = {500: "InternalError", 429: "TooManyRequestsException"}
+        code = by_status.get(status, "ServiceUnavailable") if isinstance(status, int) else "ServiceUnavailable"
     ours: dict[str, Any] = {"name": f"localstack-{index + 1}", "effect": "error", "code": code}
     if status is not None:
         ours["status"] = status
