@@ -92,3 +92,15 @@ def test_the_server_answers_every_service_of_a_cell_and_logs_no_request(tmp_path
         proc.terminate()
         proc.wait(timeout=10)
     assert "POST / HTTP" not in log.read_text() and "GET /" not in log.read_text()
+
+
+def test_the_emulator_gaps_were_measured_on_the_versions_in_use() -> None:
+    """matrix/targets/emulator_gaps.py names the versions its entries were measured on: a moto or a
+    managed LocalStack of another version needs the gaps measured again before they are trusted."""
+    from importlib.metadata import version
+
+    from matrix.targets import emulator_gaps, localstack_host
+
+    assert version("moto") == emulator_gaps.MOTO_VERSION, "moto moved: measure the emulator gaps again"
+    assert localstack_host.LOCALSTACK_VERSION == emulator_gaps.LOCALSTACK_VERSION, (
+        "the managed LocalStack moved: measure the emulator gaps again")

@@ -71,7 +71,7 @@ endpoints stay listed with state "deleted" after deletion.
 
 from __future__ import annotations
 
-MOTO_VERSION = "5.2.5"
+MOTO_VERSION = "5.2.5"  # what the entries were measured on (tests/test_moto_server.py holds it to the installed moto)
 LOCALSTACK_VERSION = "4.13.1"
 
 KNOWN_GAPS: dict[str, dict[str, str]] = {
