@@ -228,12 +228,18 @@ def cmd_dev(args: argparse.Namespace) -> int:
         raise UsageError("dev: the dev loop runs on an emulator (moto or localstack), not a real account")
     if args.watch:
         return watch(lambda: select_cells(args), options, _progress)
-    worker = None
+    worker, suites = None, None
     if not args.no_daemon:
+        from matrix.suite_worker import SuiteWorker  # lazy: loaded by its command only
         from matrix.synthd import DaemonWorker  # lazy: loaded by its command only
 
         worker = DaemonWorker(_progress)
-    code, seconds = iteration(cells, options, _progress, synth_worker=worker)
+        suites = SuiteWorker(keep=True)  # the live suite's warm pytest worker, kept for the next `dev`
+    try:
+        code, seconds = iteration(cells, options, _progress, synth_worker=worker, suite_worker=suites)
+    finally:
+        if suites is not None:
+            suites.stop()  # lets go of it: it stays up
     _progress(f"dev: redeployed and retested in {seconds:.1f} s; the cell stays deployed "
               f"(python -m matrix env {cells[0].id} / python -m matrix destroy)")
     if args.report:
@@ -252,9 +258,11 @@ def cmd_destroy(args: argparse.Namespace) -> int:
     profile_cells = select_cells(args) if args.profile else None
     failures = destroy_deployments(args.cells, profile_cells, _progress, allow_real_aws=args.allow_real_aws)
     if not Deployment.all():  # no kept cell left: the dev loop is over
+        from matrix.suite_worker import stop_kept as stop_suite_worker  # lazy: loaded by its command only
         from matrix.targets.strict_front import stop_user_emulator_fronts  # lazy: loaded by its command only
 
         stop_synth_daemons()
+        stop_suite_worker()
         for name in stop_user_emulator_fronts():
             _progress(f"stopped the strict emulator {name} (no kept cell needs it)")
     from matrix.targets.moto import stop_recorded_if_unneeded  # lazy: loaded by its command only
@@ -368,7 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refresh", action="store_true", help="apply even when the stack did not change")
     p.add_argument("--report", action="store_true", help="also build the HTML report")
     p.add_argument("--no-daemon", action="store_true",
-                   help="synthesize in a fresh process instead of the synth daemon kept warm between dev runs")
+                   help="synthesize in a fresh process, and run the live suite in a worker of this command's "
+                        "own, instead of the synth daemon and suite worker kept warm between dev runs")
     p.add_argument("--jobs", type=int)
     p.add_argument("--endpoint", metavar="URL")
     p.add_argument("--cdk", choices=["cdktf", "cdktn"])

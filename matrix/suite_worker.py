@@ -18,6 +18,14 @@ what was imported before the fork is shared, and that is the tool's own code and
 libraries, never the user's stack/ or suites/ (the dev loop must see their edits).
 The worker exits when the process that started it is gone (checked twice a second), and it ignores
 Ctrl-C (the run decides; its children get Ctrl-C as a pytest process would).
+
+Kept (`SuiteWorker(keep=True)`, what `python -m matrix dev` uses, like the synth daemon): the worker
+outlives the command in a session of its own and records itself in build/suite-worker.json (its
+folder, pid, and the size and mtime of every file it loaded from this project and of the
+site-packages folders); the next `dev` adopts it when the pid runs and none of those files changed,
+else stops it and starts a fresh one. A kept worker exits after `IDLE_SECONDS` without a request,
+on SIGTERM (`stop_kept()`: `python -m matrix destroy` once no kept cell is left), or when its folder
+is removed; it then removes its record.
 `matrix.suites.run_suite` chooses: the worker, or, with `STACKMATRIX_LIVE_WORKER=0` or on a platform
 without fork, each suite as its own process (`pytest_command`): the same arguments, the same results.
 """
@@ -41,10 +49,12 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from matrix.paths import PROJECT_ROOT
+from matrix.files import write_atomic
+from matrix.paths import PROJECT_ROOT, build_dir
 from matrix.procs import running
 
 READY = "stackmatrix-suite-worker ready"
+IDLE_SECONDS = 15 * 60  # a kept worker's life without a request (the synth daemon's too)
 # the services the suites call: their models are loaded once in the worker, before any fork
 WARM_SERVICES = ("ec2", "iam", "logs", "s3", "sts")
 
@@ -134,19 +144,34 @@ def _run_pytest(request: dict) -> int:
 class _Server(socketserver.ForkingMixIn, socketserver.UnixStreamServer):
     block_on_close = False
 
-    def __init__(self, path: str, parent: int) -> None:
+    def __init__(self, path: str, parent: int, record: Path | None = None, idle: float = IDLE_SECONDS) -> None:
         super().__init__(path, _Handler)
         self.parent = parent
+        self.record, self.idle = record, idle  # kept: its record, and how long it waits for a request
+        self.last = time.monotonic()
+
+    def process_request(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        self.last = time.monotonic()
+        super().process_request(request, client_address)
 
     def service_actions(self) -> None:
         super().service_actions()  # reaps finished children
-        if os.getppid() != self.parent:  # the run is gone: so is its worker
+        if self.record is None:
+            if os.getppid() != self.parent:  # the run is gone: so is its worker
+                self.end()
+            return
+        if self.active_children:
+            self.last = time.monotonic()
+        if time.monotonic() - self.last > self.idle or not os.path.exists(self.server_address):
             self.end()
 
     def end(self) -> None:
-        """Kill the children still running, remove the worker's folder (the run may be gone), exit."""
+        """Kill the children still running, remove the worker's folder (the run may be gone) and its
+        record when it still names this worker, exit."""
         self.kill_children()
         shutil.rmtree(os.path.dirname(self.server_address), ignore_errors=True)  # type: ignore[arg-type]
+        if self.record is not None and (_read_record(self.record) or {}).get("pid") == os.getpid():
+            self.record.unlink(missing_ok=True)
         os._exit(0)
 
     def kill_children(self) -> None:
@@ -155,14 +180,79 @@ class _Server(socketserver.ForkingMixIn, socketserver.UnixStreamServer):
                 os.kill(pid, signal.SIGKILL)
 
 
-def serve(folder: str) -> None:
+def serve(folder: str, record: Path | None = None, idle: float = IDLE_SECONDS) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _preload()
-    server = _Server(os.path.join(folder, "sock"), os.getppid())
+    server = _Server(os.path.join(folder, "sock"), os.getppid(), record, idle)
     Path(folder, "pid").write_text(str(os.getpid()))  # a later run removes the folder if this dies unseen
     signal.signal(signal.SIGTERM, lambda *_: server.end())
+    if record is not None:
+        write_atomic(record, json.dumps({"folder": folder, "pid": os.getpid(), "python": sys.executable,
+                                         "files": _loaded_files()}), fsync=False)
     print(READY, flush=True)
     server.serve_forever(poll_interval=0.5)
+
+
+def _loaded_files() -> dict[str, list[int]]:
+    """What a kept worker would serve stale if it changed: the files it loaded from this project and
+    the site-packages folders (an install or upgrade changes their mtime), each as [mtime_ns, size]."""
+    sites = [p for p in sys.path if p.endswith("site-packages") and os.path.isdir(p)]
+    paths = {str(Path(m.__file__)) for m in list(sys.modules.values())
+             if getattr(m, "__file__", None) and str(m.__file__).startswith(str(PROJECT_ROOT))
+             and not any(str(m.__file__).startswith(site) for site in sites)}  # a venv inside the project
+    paths.update(sites)
+    return {p: _stamp(p) for p in sorted(paths)}
+
+
+def _stamp(path: str) -> list[int]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return [0, -1]
+    return [st.st_mtime_ns, st.st_size]
+
+
+def _read_record(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def record_path() -> Path:
+    return build_dir() / "suite-worker.json"
+
+
+def _kept_worker() -> tuple[str | None, int | None]:
+    """(folder, pid) of the recorded kept worker when it can serve this process: it runs, its socket
+    is there, same interpreter, and nothing it loaded changed; else it is stopped and (None, None)."""
+    data = _read_record(record_path())
+    if data is None:
+        return None, None
+    pid, folder = data.get("pid"), data.get("folder")
+    fresh = (isinstance(pid, int) and isinstance(folder, str) and running(pid)
+             and os.path.exists(os.path.join(folder, "sock")) and data.get("python") == sys.executable
+             and all(_stamp(p) == stamp for p, stamp in (data.get("files") or {}).items()))
+    if fresh:
+        return folder, pid
+    stop_kept()
+    return None, None
+
+
+def stop_kept() -> bool:
+    """Stop the recorded kept worker (SIGTERM: it removes its folder and record); True if one ran."""
+    path = record_path()
+    data = _read_record(path) or {}
+    pid, folder = data.get("pid"), data.get("folder")
+    was_running = False
+    if isinstance(pid, int) and isinstance(folder, str) and running(pid):
+        with contextlib.suppress(OSError, ValueError):
+            if int(Path(folder, "pid").read_text()) == pid:  # the pid is still that worker
+                os.kill(pid, signal.SIGTERM)
+                was_running = True
+    path.unlink(missing_ok=True)
+    return was_running
 
 
 # -- the run's side ---------------------------------------------------------------------------
@@ -197,19 +287,24 @@ class WorkerUnavailable(RuntimeError):
 
 
 class SuiteWorker:
-    """The run's handle on its worker: started on first use, shared by the cells' threads."""
+    """The run's handle on its worker: started on first use, shared by the cells' threads. `keep`:
+    adopt the recorded kept worker, or start one that outlives this process (the dev loop)."""
 
     module = "matrix.suite_worker"  # what the worker process runs
 
-    def __init__(self) -> None:
+    def __init__(self, keep: bool = False, idle: float = IDLE_SECONDS) -> None:
+        self.keep, self.idle = keep, idle
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[str] | None = None
         self._folder: str | None = None
+        self._kept_pid: int | None = None  # an adopted kept worker (started by an earlier process)
         self.failed: str | None = None  # why it could not start; then it is not tried again
 
     @property
     def pid(self) -> int | None:
         """The worker process's pid while it runs (None before the first suite, or after stop)."""
+        if self._kept_pid is not None:
+            return self._kept_pid if running(self._kept_pid) else None
         return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
     def _ensure(self) -> str:
@@ -217,9 +312,17 @@ class SuiteWorker:
             if self._proc is not None and self._proc.poll() is None:
                 assert self._folder is not None
                 return self._folder
+            if self._kept_pid is not None and running(self._kept_pid):
+                assert self._folder is not None
+                return self._folder
             if self.failed is not None:
                 raise WorkerUnavailable(self.failed)
             self._cleanup()
+            if self.keep:
+                folder, pid = _kept_worker()
+                if folder is not None:
+                    self._folder, self._kept_pid = folder, pid
+                    return folder
             sweep_stale_folders()
             # 0700 (mkdtemp): the requests carry credentials; an AF_UNIX path has room for about 100
             # bytes, so a long $TMPDIR gives way to /tmp
@@ -230,10 +333,13 @@ class SuiteWorker:
             env = dict(os.environ)
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
             errors = Path(self._folder) / "worker.err"  # its own complaints (a child's go to its output)
+            command = [sys.executable, "-m", self.module, self._folder]
+            if self.keep:  # its own session: it outlives this process, and the terminal's Ctrl-C
+                command += [str(record_path()), str(self.idle)]
             with errors.open("w") as err:
                 self._proc = subprocess.Popen(
-                    [sys.executable, "-m", self.module, self._folder], cwd=PROJECT_ROOT, env=env,
-                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, text=True)
+                    command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                    stderr=err, text=True, start_new_session=self.keep)
             assert self._proc.stdout is not None
             line = self._proc.stdout.readline().strip()
             if line != READY:
@@ -290,8 +396,14 @@ class SuiteWorker:
                 os.unlink(output)
 
     def stop(self) -> None:
+        """End the worker; a kept one stays up for the next process (only the handles are let go)."""
         with self._lock:
-            self._cleanup()
+            if not self.keep:
+                self._cleanup()
+                return
+            if self._proc is not None and self._proc.stdout is not None:
+                self._proc.stdout.close()
+            self._proc, self._folder, self._kept_pid = None, None, None
 
     def _cleanup(self) -> None:
         if self._proc is not None:
@@ -310,5 +422,6 @@ class SuiteWorker:
             self._folder = None
 
 
-if __name__ == "__main__":
-    serve(sys.argv[1])
+if __name__ == "__main__":  # DIR [RECORD IDLE_SECONDS]: with a record, a kept worker
+    serve(sys.argv[1], Path(sys.argv[2]) if len(sys.argv) > 2 else None,
+          float(sys.argv[3]) if len(sys.argv) > 3 else IDLE_SECONDS)

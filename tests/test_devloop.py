@@ -42,10 +42,12 @@ def teardown_project(project: Path) -> None:
     sys.path.insert(0, str(ROOT))
     os.environ["STACKMATRIX_BUILD"] = str(project / "build")
     try:
+        from matrix.suite_worker import stop_kept
         from matrix.synthd import stop
         from matrix.targets.moto import MotoServer
 
         stop()
+        stop_kept()  # `destroy` stops it too once no kept cell is left; a failed test may leave one
         server = MotoServer.recorded()
         if server is not None:
             server.stop()

@@ -167,3 +167,73 @@ def test_the_fallback_runs_the_same_command_as_its_own_process(tmp_path: Path, m
     proc = run_suite(worker, "live", ["--collect-only"], _env(), 120)
     assert worker.pid is None  # never started
     assert "test_vpc.py" in proc.stdout  # the live suite, collected by a pytest process of its own
+
+
+def _wait_gone(pid: int, seconds: float = 15) -> bool:
+    deadline = time.monotonic() + seconds
+    while procs.running(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not procs.running(pid)
+
+
+def test_a_kept_worker_outlives_its_process_serves_the_next_and_is_replaced_when_stale(
+        tmp_path: Path, monkeypatch) -> None:
+    """What `python -m matrix dev` does: the first process starts a kept worker and exits; the next
+    adopts it (same pid) and runs its suite in it; a changed file among those it loaded makes the next
+    one stop it and start a fresh one; `stop_kept()` (matrix destroy) ends it with its record."""
+    import json
+
+    build = tmp_path / "build"
+    monkeypatch.setenv("STACKMATRIX_BUILD", str(build))
+    (tmp_path / "test_cell.py").write_text(SUITE)
+    script = textwrap.dedent('''
+        import os
+        from matrix.suite_worker import SuiteWorker
+        w = SuiteWorker(keep=True)
+        w._ensure()
+        print(w.pid, flush=True)
+        os._exit(0)  # a dev process ends: its kept worker stays
+    ''')
+    first = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, env=_env(STACKMATRIX_BUILD=str(build)),
+                           capture_output=True, text=True, timeout=60)
+    pid = int(first.stdout.split()[0])
+    try:
+        time.sleep(1.0)  # longer than its checks for a parent (twice a second)
+        assert procs.running(pid), "the kept worker ended with the process that started it"
+        record = json.loads(suite_worker.record_path().read_text())
+        assert record["pid"] == pid and any(p.endswith("matrix/clients.py") for p in record["files"])
+
+        def run_b(w: SuiteWorker) -> subprocess.CompletedProcess:
+            return w.run([str(tmp_path), "-q", "-s", "-p", "no:cacheprovider"],
+                         _env(CELL="b", EXPECT_CWD=str(tmp_path)), timeout=60, cwd=tmp_path)
+
+        second = SuiteWorker(keep=True)
+        assert run_b(second).returncode == 0 and second.pid == pid  # adopted, not started again
+        second.stop()
+        assert procs.running(pid), "stop() of a kept worker lets go of it, never ends it"
+
+        # a file it loaded changed (its recorded stamp no longer matches): replaced, not reused
+        record["files"][next(p for p in record["files"] if p.endswith("matrix/clients.py"))] = [1, 1]
+        suite_worker.record_path().write_text(json.dumps(record))
+        third = SuiteWorker(keep=True)
+        assert run_b(third).returncode == 0 and third.pid not in (None, pid)
+        assert _wait_gone(pid), "the stale kept worker was not stopped"
+        fresh = third.pid
+        third.stop()
+        assert fresh is not None and suite_worker.stop_kept() is True
+        assert _wait_gone(fresh) and not suite_worker.record_path().exists()
+    finally:
+        suite_worker.stop_kept()
+
+
+def test_a_kept_worker_ends_after_its_idle_time_and_removes_its_record(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("STACKMATRIX_BUILD", str(tmp_path / "build"))
+    w = SuiteWorker(keep=True, idle=1.0)
+    folder = w._ensure()
+    pid = w.pid
+    w.stop()
+    try:
+        assert pid is not None and _wait_gone(pid), "the kept worker outlived its idle time"
+        assert not Path(folder).exists() and not suite_worker.record_path().exists()
+    finally:
+        suite_worker.stop_kept()
