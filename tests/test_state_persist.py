@@ -18,10 +18,12 @@ from matrix.state.tfstate import State
 from tests.test_engine import engine_for, unique_bucket
 
 
-def _backend(dev_synth, tmp_path, clients):
+def _writer(dev_synth, tmp_path, clients, interval: float):
+    """A real backend (bucket on the moto server, local copy), an empty state and its Persister."""
     engine = engine_for(unique_bucket(dev_synth, tmp_path), clients, tmp_path)
     engine.backend_check(bootstrap=True)
-    return engine.backend
+    backend, state = engine.backend, State()
+    return backend, state, Persister(backend, state, lambda _msg: None, interval=interval)
 
 
 def _change(state: State, i: int) -> None:
@@ -30,9 +32,7 @@ def _change(state: State, i: int) -> None:
 
 def test_a_burst_of_changes_costs_two_bucket_writes_and_the_local_copy_is_always_the_latest(
         dev_synth, tmp_path, clients):
-    backend = _backend(dev_synth, tmp_path, clients)
-    state = State()
-    persister = Persister(backend, state, lambda _msg: None, interval=30.0)
+    backend, state, persister = _writer(dev_synth, tmp_path, clients, interval=30.0)
     try:
         for i in range(12):
             _change(state, i)
@@ -51,9 +51,7 @@ def test_a_burst_of_changes_costs_two_bucket_writes_and_the_local_copy_is_always
 
 
 def test_a_long_operation_gets_intermediate_bucket_writes(dev_synth, tmp_path, clients):
-    backend = _backend(dev_synth, tmp_path, clients)
-    state = State()
-    persister = Persister(backend, state, lambda _msg: None, interval=0.4)
+    backend, state, persister = _writer(dev_synth, tmp_path, clients, interval=0.4)
     try:
         for i in range(10):
             _change(state, i)
@@ -68,9 +66,7 @@ def test_a_long_operation_gets_intermediate_bucket_writes(dev_synth, tmp_path, c
 
 def test_close_after_a_failure_writes_the_last_state_without_waiting_out_the_interval(
         dev_synth, tmp_path, clients):
-    backend = _backend(dev_synth, tmp_path, clients)
-    state = State()
-    persister = Persister(backend, state, lambda _msg: None, interval=60.0)
+    backend, state, persister = _writer(dev_synth, tmp_path, clients, interval=60.0)
     for i in range(3):
         _change(state, i)
         persister.changed()
