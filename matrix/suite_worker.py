@@ -188,7 +188,7 @@ def serve(folder: str, record: Path | None = None, idle: float = IDLE_SECONDS) -
     signal.signal(signal.SIGTERM, lambda *_: server.end())
     if record is not None:
         write_atomic(record, json.dumps({"folder": folder, "pid": os.getpid(), "python": sys.executable,
-                                         "files": _loaded_files()}), fsync=False)
+                                         "root": str(PROJECT_ROOT), "files": _loaded_files()}), fsync=False)
     print(READY, flush=True)
     server.serve_forever(poll_interval=0.5)
 
@@ -226,13 +226,15 @@ def record_path() -> Path:
 
 def _kept_worker() -> tuple[str | None, int | None]:
     """(folder, pid) of the recorded kept worker when it can serve this process: it runs, its socket
-    is there, same interpreter, and nothing it loaded changed; else it is stopped and (None, None)."""
+    is there, same interpreter and project, and nothing it loaded changed; else it is stopped and
+    (None, None)."""
     data = _read_record(record_path())
     if data is None:
         return None, None
     pid, folder = data.get("pid"), data.get("folder")
     fresh = (isinstance(pid, int) and isinstance(folder, str) and running(pid)
              and os.path.exists(os.path.join(folder, "sock")) and data.get("python") == sys.executable
+             and data.get("root") == str(PROJECT_ROOT)
              and all(_stamp(p) == stamp for p, stamp in (data.get("files") or {}).items()))
     if fresh:
         return folder, pid

@@ -202,6 +202,7 @@ def test_a_kept_worker_outlives_its_process_serves_the_next_and_is_replaced_when
         assert procs.running(pid), "the kept worker ended with the process that started it"
         record = json.loads(suite_worker.record_path().read_text())
         assert record["pid"] == pid and any(p.endswith("matrix/clients.py") for p in record["files"])
+        assert record["root"] == str(PROJECT_ROOT)  # another checkout's dev never adopts it
 
         def run_b(w: SuiteWorker) -> subprocess.CompletedProcess:
             return w.run([str(tmp_path), "-q", "-s", "-p", "no:cacheprovider"],
