@@ -146,11 +146,11 @@ class _Server(socketserver.ForkingMixIn, socketserver.UnixStreamServer):
 
     def __init__(self, path: str, parent: int, record: Path | None = None, idle: float = IDLE_SECONDS) -> None:
         super().__init__(path, _Handler)
-        self.parent = parent
+        self.path, self.parent = path, parent
         self.record, self.idle = record, idle  # kept: its record, and how long it waits for a request
         self.last = time.monotonic()
 
-    def process_request(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+    def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
         self.last = time.monotonic()
         super().process_request(request, client_address)
 
@@ -162,14 +162,14 @@ class _Server(socketserver.ForkingMixIn, socketserver.UnixStreamServer):
             return
         if self.active_children:
             self.last = time.monotonic()
-        if time.monotonic() - self.last > self.idle or not os.path.exists(self.server_address):
+        if time.monotonic() - self.last > self.idle or not os.path.exists(self.path):
             self.end()
 
     def end(self) -> None:
         """Kill the children still running, remove the worker's folder (the run may be gone) and its
         record when it still names this worker, exit."""
         self.kill_children()
-        shutil.rmtree(os.path.dirname(self.server_address), ignore_errors=True)  # type: ignore[arg-type]
+        shutil.rmtree(os.path.dirname(self.path), ignore_errors=True)
         if self.record is not None and (_read_record(self.record) or {}).get("pid") == os.getpid():
             self.record.unlink(missing_ok=True)
         os._exit(0)
@@ -197,9 +197,9 @@ def _loaded_files() -> dict[str, list[int]]:
     """What a kept worker would serve stale if it changed: the files it loaded from this project and
     the site-packages folders (an install or upgrade changes their mtime), each as [mtime_ns, size]."""
     sites = [p for p in sys.path if p.endswith("site-packages") and os.path.isdir(p)]
-    paths = {str(Path(m.__file__)) for m in list(sys.modules.values())
-             if getattr(m, "__file__", None) and str(m.__file__).startswith(str(PROJECT_ROOT))
-             and not any(str(m.__file__).startswith(site) for site in sites)}  # a venv inside the project
+    files = [str(f) for m in list(sys.modules.values()) if (f := getattr(m, "__file__", None))]
+    paths = {f for f in files if f.startswith(str(PROJECT_ROOT))
+             and not any(f.startswith(site) for site in sites)}  # a venv inside the project
     paths.update(sites)
     return {p: _stamp(p) for p in sorted(paths)}
 
@@ -382,7 +382,7 @@ class SuiteWorker:
                     child = int(json.loads(stream.readline())["pid"])
                     answer = stream.readline()
                 except TimeoutError:
-                    raise subprocess.TimeoutExpired(cmd, timeout) from None
+                    raise subprocess.TimeoutExpired(cmd, timeout or 0) from None
                 if not answer:
                     raise RuntimeError("the suite worker's child ended without an answer (killed?)")
                 rc = int(json.loads(answer)["rc"])
