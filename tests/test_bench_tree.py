@@ -17,16 +17,19 @@ def burn(seconds):
     t = time.process_time()
     while time.process_time() - t < seconds:
         pass
-if os.fork() == 0:              # a daemon: forks twice, the middle one exits, init adopts it
+middle = os.fork()
+if middle == 0:                 # a daemon: forks twice, the middle one exits, init adopts it
     if os.fork() == 0:
         burn(0.4)
         open(sys.argv[1], "w").close()
         time.sleep(60)          # outlives the root: must be named and stopped
     os._exit(0)
-if os.fork() == 0:              # a child its parent reaps
+os.waitpid(middle, 0)
+reaped = os.fork()
+if reaped == 0:                 # a child its parent reaps
     burn(0.3)
     os._exit(0)
-os.wait()
+os.waitpid(reaped, 0)           # that one (os.wait() could take the middle one and leave this running)
 burn(0.2)
 while not os.path.exists(sys.argv[1]):
     time.sleep(0.02)
