@@ -49,7 +49,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from matrix.files import write_atomic
+from matrix.files import read_record, write_atomic
 from matrix.paths import PROJECT_ROOT, build_dir
 from matrix.procs import running
 
@@ -170,7 +170,7 @@ class _Server(socketserver.ForkingMixIn, socketserver.UnixStreamServer):
         record when it still names this worker, exit."""
         self.kill_children()
         shutil.rmtree(os.path.dirname(self.path), ignore_errors=True)
-        if self.record is not None and (_read_record(self.record) or {}).get("pid") == os.getpid():
+        if self.record is not None and (read_record(self.record) or {}).get("pid") == os.getpid():
             self.record.unlink(missing_ok=True)
         os._exit(0)
 
@@ -212,14 +212,6 @@ def _stamp(path: str) -> list[int]:
     return [st.st_mtime_ns, st.st_size]
 
 
-def _read_record(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def record_path() -> Path:
     return build_dir() / "suite-worker.json"
 
@@ -228,7 +220,7 @@ def _kept_worker() -> tuple[str | None, int | None]:
     """(folder, pid) of the recorded kept worker when it can serve this process: it runs, its socket
     is there, same interpreter and project, and nothing it loaded changed; else it is stopped and
     (None, None)."""
-    data = _read_record(record_path())
+    data = read_record(record_path())
     if data is None:
         return None, None
     pid, folder = data.get("pid"), data.get("folder")
@@ -245,7 +237,7 @@ def _kept_worker() -> tuple[str | None, int | None]:
 def stop_kept() -> bool:
     """Stop the recorded kept worker (SIGTERM: it removes its folder and record); True if one ran."""
     path = record_path()
-    data = _read_record(path) or {}
+    data = read_record(path) or {}
     pid, folder = data.get("pid"), data.get("folder")
     was_running = False
     if isinstance(pid, int) and isinstance(folder, str) and running(pid):

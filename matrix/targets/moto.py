@@ -46,7 +46,7 @@ from botocore.config import Config
 
 from matrix.clients import Access
 from matrix.errors import StackmatrixError, UsageError
-from matrix.files import write_atomic
+from matrix.files import read_record, write_atomic
 from matrix.paths import build_dir
 from matrix.procs import alive
 from matrix.targets.base import Target, account_for, cells_on
@@ -90,9 +90,8 @@ class MotoServer:
     @classmethod
     def recorded(cls) -> MotoServer | None:
         path = cls.record_path()
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
+        data = read_record(path)
+        if data is None:
             return None
         if data.get("pid") and alive(int(data["pid"])) and answers(data["url"]):
             return cls(url=data["url"], pid=int(data["pid"]), mode="subprocess", owned=False,

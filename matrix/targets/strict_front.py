@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from matrix.errors import StackmatrixError
-from matrix.files import write_atomic
+from matrix.files import read_record, write_atomic
 from matrix.paths import PROJECT_ROOT, build_dir
 from matrix.procs import alive as _alive  # the one liveness check: reaps exited children, sees zombies
 
@@ -75,11 +75,7 @@ class StrictFront:
 
     @classmethod
     def _record(cls, name: str) -> dict[str, Any] | None:
-        try:
-            data = json.loads(cls.record_path(name).read_text())
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
+        return read_record(cls.record_path(name))
 
     @classmethod
     def recorded(cls, name: str, upstream: str | None = None) -> StrictFront | None:

@@ -78,6 +78,9 @@ class ApplyError(StackmatrixError):
         self.address, self.action, self.cause = address, action, cause
 
 
+STATE_PERSIST_INTERVAL = 20.0  # bucket writes during an operation: at most this often (terraform's since 1.5)
+
+
 @dataclass
 class EngineOptions:
     lock_timeout: float = 0.0
@@ -87,7 +90,7 @@ class EngineOptions:
     wait_timeout: float = 600.0
     poll: float = 0.2
     lock_details: dict[str, Any] = field(default_factory=dict)
-    state_persist_interval: float = 20.0  # bucket writes during an operation: at most this often (terraform's)
+    state_persist_interval: float = STATE_PERSIST_INTERVAL
 
 
 @dataclass
@@ -145,7 +148,7 @@ class Persister:
     process loses nothing: `StateBackend.read()` takes the local copy when it is newer than the bucket."""
 
     def __init__(self, backend: StateBackend, state: State, log: Callable[[str], None],
-                 interval: float = 20.0) -> None:
+                 interval: float = STATE_PERSIST_INTERVAL) -> None:
         self.backend, self.state, self.log = backend, state, log
         self.interval = interval
         self.error: BaseException | None = None
