@@ -10,6 +10,7 @@ returns, so nothing the operation made is lost in between.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 
@@ -30,6 +31,14 @@ def _change(state: State, i: int) -> None:
     state.set(f"aws_vpc.v{i}", {"id": f"vpc-{i:08x}"})
 
 
+def _until(condition, timeout: float = 20.0) -> None:
+    """Wait for the writer thread (a loaded machine may take seconds); fail naming the timeout."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not reached within {timeout} s"
+        time.sleep(0.02)
+
+
 def test_a_burst_of_changes_costs_two_bucket_writes_and_the_local_copy_is_always_the_latest(
         dev_synth, tmp_path, clients):
     backend, state, persister = _writer(dev_synth, tmp_path, clients, interval=30.0)
@@ -38,6 +47,7 @@ def test_a_burst_of_changes_costs_two_bucket_writes_and_the_local_copy_is_always
             _change(state, i)
             persister.changed()
             assert backend.read_local().serial == state.serial  # every change on disk at once
+        _until(lambda: persister.writes >= 1)
         time.sleep(0.3)
         assert persister.writes == 1  # the first change went to the bucket, the rest wait for the interval
         assert backend.read_remote().serial < state.serial
@@ -57,7 +67,7 @@ def test_a_long_operation_gets_intermediate_bucket_writes(dev_synth, tmp_path, c
             _change(state, i)
             persister.changed()
             time.sleep(0.15)
-        time.sleep(0.6)  # no flush: the interval alone brought the bucket up to date
+        _until(lambda: persister.written_serial == state.serial)  # no flush: the interval alone catches up
         assert 3 <= persister.writes < 10
         assert backend.read_remote().serial == state.serial
     finally:
@@ -67,13 +77,42 @@ def test_a_long_operation_gets_intermediate_bucket_writes(dev_synth, tmp_path, c
 def test_close_after_a_failure_writes_the_last_state_without_waiting_out_the_interval(
         dev_synth, tmp_path, clients):
     backend, state, persister = _writer(dev_synth, tmp_path, clients, interval=60.0)
-    for i in range(3):
+    _change(state, 0)
+    persister.changed()
+    _until(lambda: persister.writes == 1)  # the first change is in the bucket; the next wait 60 s
+    for i in range(1, 3):
         _change(state, i)
         persister.changed()
     started = time.monotonic()
     persister.close()  # what apply's `finally` does when a create failed
     assert time.monotonic() - started < 10
     assert backend.read_remote().serial == state.serial and persister.writes == 2
+
+
+def test_close_while_a_write_is_in_flight_still_writes_the_latest_state(dev_synth, tmp_path, clients):
+    """CI caught this: close() during the first write ended the writer with the later changes unwritten."""
+    backend, state, persister = _writer(dev_synth, tmp_path, clients, interval=60.0)
+    write_remote, in_flight, release = backend.write_remote, threading.Event(), threading.Event()
+
+    def held_write(snapshot):  # the real write, held open until close() has been called
+        in_flight.set()
+        assert release.wait(20)
+        return write_remote(snapshot)
+
+    backend.write_remote = held_write
+    _change(state, 0)
+    persister.changed()
+    assert in_flight.wait(20)
+    for i in range(1, 3):
+        _change(state, i)
+        persister.changed()
+    closer = threading.Thread(target=persister.close)
+    closer.start()
+    _until(lambda: persister._stop)
+    release.set()
+    closer.join(30)
+    assert not closer.is_alive()
+    assert backend.read_remote().serial == state.serial == 3 and persister.writes == 2
 
 
 def test_a_dev_apply_writes_the_bucket_twice_where_every_change_would_write_it(dev_synth, tmp_path, clients):

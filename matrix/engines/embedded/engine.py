@@ -171,9 +171,10 @@ class Persister:
 
     def _run(self) -> None:
         while True:
-            self._dirty.wait()
+            if not self._stop:  # once closing, no waiting: write what is pending, then end
+                self._dirty.wait()
             rest = self._last_write + self.interval - time.monotonic()
-            if rest > 0:
+            if rest > 0 and not self._stop:
                 self._now.wait(rest)  # coalesce the changes of the next `interval` seconds into one write
             self._dirty.clear()
             serial = self.state.serial
@@ -192,8 +193,8 @@ class Persister:
                 self.written_serial = serial  # written, or kept locally: nothing more to try for it
             with self._idle:
                 self._idle.notify_all()
-            if self._stop:
-                return
+            if self._stop and self.written_serial >= self.state.serial:
+                return  # close() during a write: the loop goes on until the latest state is written
 
     def flush(self, timeout: float = 120) -> None:
         """Wait until the latest state is in the bucket; raise StateWriteFailed if it cannot be."""
