@@ -36,6 +36,7 @@ import contextlib
 import gc
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -55,6 +56,7 @@ from matrix.procs import running
 
 READY = "stackmatrix-suite-worker ready"
 IDLE_SECONDS = 15 * 60  # a kept worker's life without a request (the synth daemon's too)
+START_SECONDS = 120.0  # a worker not ready by then is stopped; the suites run as processes
 # the services the suites call: their models are loaded once in the worker, before any fork
 WARM_SERVICES = ("ec2", "iam", "logs", "s3", "sts")
 
@@ -285,6 +287,7 @@ class SuiteWorker:
     adopt the recorded kept worker, or start one that outlives this process (the dev loop)."""
 
     module = "matrix.suite_worker"  # what the worker process runs
+    start_seconds = START_SECONDS
 
     def __init__(self, keep: bool = False, idle: float = IDLE_SECONDS) -> None:
         self.keep, self.idle = keep, idle
@@ -335,9 +338,12 @@ class SuiteWorker:
                     command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                     stderr=err, text=True, start_new_session=self.keep)
             assert self._proc.stdout is not None
-            line = self._proc.stdout.readline().strip()
+            # nothing is buffered before the first line, so select() on the pipe is exact here
+            answered = select.select([self._proc.stdout], [], [], self.start_seconds)[0]
+            line = self._proc.stdout.readline().strip() if answered else ""
             if line != READY:
-                self.failed = line or errors.read_text().strip()[-2000:] or "no answer"
+                self.failed = (line or errors.read_text().strip()[-2000:]
+                               or ("no answer" if answered else f"not ready within {self.start_seconds:g} s"))
                 self._cleanup()
                 print(f"suite worker: could not start ({self.failed.splitlines()[-1]}); every suite runs as a "
                       "pytest process of its own instead", file=sys.stderr, flush=True)

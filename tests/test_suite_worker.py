@@ -161,6 +161,25 @@ def test_a_worker_that_cannot_start_gives_way_to_processes(tmp_path: Path, capfd
     assert "test_vpc.py" in proc.stdout and worker.pid is None
 
 
+def test_a_worker_that_hangs_at_start_is_stopped_and_gives_way_to_processes(
+        tmp_path: Path, monkeypatch, capfd) -> None:
+    (tmp_path / "hung_worker.py").write_text(  # notes its pid and folder, then never says READY
+        f"import os, sys, time\nopen({str(tmp_path / 'seen')!r}, 'w').write(f'{{os.getpid()}} {{sys.argv[1]}}')\n"
+        "time.sleep(600)\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    worker = SuiteWorker()
+    worker.module, worker.start_seconds = "hung_worker", 2.0
+    started = time.monotonic()
+    proc = run_suite(worker, "live", ["--collect-only"], _env(), 120)
+    assert time.monotonic() - started < 60
+    assert "test_vpc.py" in proc.stdout  # the suite still ran, as a process of its own
+    assert worker.failed == "not ready within 2 s" and worker.pid is None
+    assert "suite worker: could not start (not ready within 2 s)" in capfd.readouterr().err
+    pid, folder = (tmp_path / "seen").read_text().split()
+    assert _wait_gone(int(pid)), "the hung worker was left running"
+    assert not Path(folder).exists(), "the hung worker's folder was left behind"
+
+
 def test_the_fallback_runs_the_same_command_as_its_own_process(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("STACKMATRIX_LIVE_WORKER", "0")
     worker = SuiteWorker()
