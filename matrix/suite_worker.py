@@ -26,6 +26,7 @@ site-packages folders); the next `dev` adopts it when the pid runs and none of t
 else stops it and starts a fresh one. A kept worker exits after `IDLE_SECONDS` without a request,
 on SIGTERM (`stop_kept()`: `python -m matrix destroy` once no kept cell is left), or when its folder
 is removed; it then removes its record.
+A worker that fails to start, or is not ready within `START_SECONDS`, is stopped and said once;
 `matrix.suites.run_suite` chooses: the worker, or, with `STACKMATRIX_LIVE_WORKER=0` or on a platform
 without fork, each suite as its own process (`pytest_command`): the same arguments, the same results.
 """
