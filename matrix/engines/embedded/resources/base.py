@@ -226,6 +226,30 @@ def describe_filtered(call: Callable[..., dict[str, Any]], key: str, filter_name
     return out
 
 
+def ec2_arn(ctx: Ctx, kind: str, rid: str, owner: str) -> str:
+    """arn:aws:ec2:REGION:OWNER:KIND/ID (what DescribeX does not return for most EC2 types)."""
+    return f"arn:aws:ec2:{ctx.region}:{owner}:{kind}/{rid}"
+
+
+def tags_of(args: dict[str, Any]) -> dict[str, str]:
+    """The tags a resource is created with: its own and the provider's default_tags (tags_all)."""
+    return args.get("tags_all") or {}
+
+
+def retry_dependency(ctx: Ctx, what: str, fn, codes: tuple[str, ...], timeout: float = 120) -> None:
+    """Deletes that AWS refuses while a dependent is still going away: retry until it is gone."""
+    def attempt() -> bool:
+        try:
+            fn()
+            return True
+        except ClientError as exc:
+            if error_code(exc) in codes:
+                return False
+            raise
+
+    ctx.wait_for(what, attempt, timeout)
+
+
 def ec2_tags(tags: dict[str, str] | None) -> list[dict[str, str]]:
     return [{"Key": k, "Value": str(v)} for k, v in sorted((tags or {}).items())]
 

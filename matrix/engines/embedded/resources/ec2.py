@@ -14,8 +14,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from matrix.engines.embedded.arguments.spec import (
     ID,
     REGION,
@@ -34,37 +32,18 @@ from matrix.engines.embedded.resources.base import (
     blocks,
     describe_filtered,
     describe_many,
-    error_code,
+    ec2_arn,
     from_ec2_tags,
     given,
     ignore_codes,
+    retry_dependency,
     tag_spec,
+    tags_of,
 )
+from matrix.engines.embedded.resources.routes import describe_tables
 
 IPAM = "addresses from an IPAM pool"
 EMULATOR = "the emulators do not store it"
-
-
-def _arn(ctx: Ctx, kind: str, rid: str, owner: str) -> str:
-    return f"arn:aws:ec2:{ctx.region}:{owner}:{kind}/{rid}"
-
-
-def _tags(args: dict[str, Any]) -> dict[str, str]:
-    return args.get("tags_all") or {}
-
-
-def _retry_dependency(ctx: Ctx, what: str, fn, codes: tuple[str, ...], timeout: float = 120) -> None:
-    """Deletes that AWS refuses while a dependent is still going away: retry until it is gone."""
-    def attempt() -> bool:
-        try:
-            fn()
-            return True
-        except ClientError as exc:
-            if error_code(exc) in codes:
-                return False
-            raise
-
-    ctx.wait_for(what, attempt, timeout)
 
 
 def _associated(assocs: list[dict[str, Any]] | None, state_key: str) -> list[dict[str, Any]]:
@@ -111,7 +90,7 @@ class Vpc(Handler):
 
     def create(self, ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
         ec2 = ctx.client("ec2")
-        kw: dict[str, Any] = {"CidrBlock": args["cidr_block"], "TagSpecifications": tag_spec("vpc", _tags(args))}
+        kw: dict[str, Any] = {"CidrBlock": args["cidr_block"], "TagSpecifications": tag_spec("vpc", tags_of(args))}
         if given(args, "instance_tenancy"):
             kw["InstanceTenancy"] = args["instance_tenancy"]
         if args.get("assign_generated_ipv6_cidr_block"):
@@ -125,7 +104,7 @@ class Vpc(Handler):
     def _computed(self, ctx: Ctx, vpc: dict[str, Any]) -> dict[str, Any]:
         v6 = [a for a in _associated(vpc.get("Ipv6CidrBlockAssociationSet"), "Ipv6CidrBlockState")]
         owner = vpc.get("OwnerId", "")
-        return {"id": vpc["VpcId"], "owner_id": owner, "arn": _arn(ctx, "vpc", vpc["VpcId"], owner),
+        return {"id": vpc["VpcId"], "owner_id": owner, "arn": ec2_arn(ctx, "vpc", vpc["VpcId"], owner),
                 "dhcp_options_id": vpc.get("DhcpOptionsId", ""),
                 "ipv6_cidr_block": v6[0].get("Ipv6CidrBlock", "") if v6 else "",
                 "ipv6_association_id": v6[0].get("AssociationId", "") if v6 else ""}
@@ -175,12 +154,12 @@ class Vpc(Handler):
 
     def delete(self, ctx: Ctx, attrs: dict[str, Any]) -> None:
         ec2 = ctx.client("ec2")
-        _retry_dependency(ctx, f"VPC {attrs['id']} to have no dependents",
+        retry_dependency(ctx, f"VPC {attrs['id']} to have no dependents",
                           lambda: ignore_codes(lambda: ec2.delete_vpc(VpcId=attrs["id"]), "InvalidVpcID.NotFound"),
                           ("DependencyViolation",))
 
     def find(self, ctx: Ctx, args: dict[str, Any]) -> dict[str, Any] | None:
-        name = _tags(args).get("Name")
+        name = tags_of(args).get("Name")
         if not name:
             return None
         vpcs = ctx.client("ec2").describe_vpcs(Filters=[
@@ -228,7 +207,7 @@ class Subnet(Handler):
 
     def create(self, ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
         ec2 = ctx.client("ec2")
-        kw: dict[str, Any] = {"VpcId": args["vpc_id"], "TagSpecifications": tag_spec("subnet", _tags(args))}
+        kw: dict[str, Any] = {"VpcId": args["vpc_id"], "TagSpecifications": tag_spec("subnet", tags_of(args))}
         for arg, key in (("cidr_block", "CidrBlock"), ("availability_zone", "AvailabilityZone"),
                          ("availability_zone_id", "AvailabilityZoneId"), ("ipv6_cidr_block", "Ipv6CidrBlock")):
             if given(args, arg):
@@ -244,7 +223,7 @@ class Subnet(Handler):
     def _computed(self, ctx: Ctx, s: dict[str, Any]) -> dict[str, Any]:
         v6 = _associated(s.get("Ipv6CidrBlockAssociationSet"), "Ipv6CidrBlockState")
         return {"id": s["SubnetId"], "owner_id": s.get("OwnerId", ""),
-                "arn": s.get("SubnetArn") or _arn(ctx, "subnet", s["SubnetId"], s.get("OwnerId", "")),
+                "arn": s.get("SubnetArn") or ec2_arn(ctx, "subnet", s["SubnetId"], s.get("OwnerId", "")),
                 "availability_zone": s["AvailabilityZone"], "availability_zone_id": s.get("AvailabilityZoneId", ""),
                 "ipv6_cidr_block_association_id": v6[0].get("AssociationId", "") if v6 else ""}
 
@@ -288,7 +267,7 @@ class Subnet(Handler):
 
     def delete(self, ctx: Ctx, attrs: dict[str, Any]) -> None:
         ec2 = ctx.client("ec2")
-        _retry_dependency(
+        retry_dependency(
             ctx, f"subnet {attrs['id']} to have no dependents",
             lambda: ignore_codes(lambda: ec2.delete_subnet(SubnetId=attrs["id"]), "InvalidSubnetID.NotFound"),
             ("DependencyViolation",))
@@ -320,12 +299,12 @@ class InternetGateway(Handler):
 
     def create(self, ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
         ec2 = ctx.client("ec2")
-        igw = ec2.create_internet_gateway(TagSpecifications=tag_spec("internet-gateway", _tags(args)))
+        igw = ec2.create_internet_gateway(TagSpecifications=tag_spec("internet-gateway", tags_of(args)))
         gid = igw["InternetGateway"]["InternetGatewayId"]
         owner = igw["InternetGateway"].get("OwnerId", "")
         if args.get("vpc_id"):
             ec2.attach_internet_gateway(InternetGatewayId=gid, VpcId=args["vpc_id"])
-        return {"id": gid, "owner_id": owner, "arn": _arn(ctx, "internet-gateway", gid, owner)}
+        return {"id": gid, "owner_id": owner, "arn": ec2_arn(ctx, "internet-gateway", gid, owner)}
 
     def read_many(self, ctx, items):
         ec2 = ctx.client("ec2")
@@ -340,7 +319,7 @@ class InternetGateway(Handler):
             attached = [a["VpcId"] for a in g.get("Attachments", []) if a.get("State") in ("available", "attached")]
             owner = g.get("OwnerId", "")
             out.append({"id": g["InternetGatewayId"], "owner_id": owner,
-                        "arn": _arn(ctx, "internet-gateway", g["InternetGatewayId"], owner),
+                        "arn": ec2_arn(ctx, "internet-gateway", g["InternetGatewayId"], owner),
                         "vpc_id": attached[0] if attached else None, "tags_all": from_ec2_tags(g.get("Tags"))})
         return out
 
@@ -358,7 +337,7 @@ class InternetGateway(Handler):
     def delete(self, ctx: Ctx, attrs: dict[str, Any]) -> None:
         ec2 = ctx.client("ec2")
         if attrs.get("vpc_id"):
-            _retry_dependency(
+            retry_dependency(
                 ctx, f"internet gateway {attrs['id']} to detach (public addresses still mapped)",
                 lambda: ignore_codes(lambda: ec2.detach_internet_gateway(
                     InternetGatewayId=attrs["id"], VpcId=attrs["vpc_id"]),
@@ -368,7 +347,7 @@ class InternetGateway(Handler):
                      "InvalidInternetGatewayID.NotFound")
 
     def find(self, ctx: Ctx, args: dict[str, Any]) -> dict[str, Any] | None:
-        name = _tags(args).get("Name")
+        name = tags_of(args).get("Name")
         if not name:
             return None
         found = ctx.client("ec2").describe_internet_gateways(
@@ -379,7 +358,7 @@ class InternetGateway(Handler):
         if args.get("vpc_id") and not found[0].get("Attachments"):
             ctx.client("ec2").attach_internet_gateway(InternetGatewayId=gid, VpcId=args["vpc_id"])
         owner = found[0].get("OwnerId", "")
-        return {"id": gid, "owner_id": owner, "arn": _arn(ctx, "internet-gateway", gid, owner)}
+        return {"id": gid, "owner_id": owner, "arn": ec2_arn(ctx, "internet-gateway", gid, owner)}
 
 
 class Eip(Handler):
@@ -411,13 +390,13 @@ class Eip(Handler):
     def create(self, ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
         ec2 = ctx.client("ec2")
         kw: dict[str, Any] = {"Domain": args.get("domain") or "vpc",
-                              "TagSpecifications": tag_spec("elastic-ip", _tags(args))}
+                              "TagSpecifications": tag_spec("elastic-ip", tags_of(args))}
         if given(args, "address"):
             kw["Address"] = args["address"]
         a = ec2.allocate_address(**kw)
         out = {"id": a["AllocationId"], "allocation_id": a["AllocationId"], "public_ip": a.get("PublicIp", ""),
                "domain": a.get("Domain", "vpc"),
-               "arn": _arn(ctx, "elastic-ip", a["AllocationId"], ctx.clients.access.account_id)}
+               "arn": ec2_arn(ctx, "elastic-ip", a["AllocationId"], ctx.clients.access.account_id)}
         if given(args, "instance") or given(args, "network_interface"):
             out.update(self._associate(ctx, out, args))
         return out
@@ -444,7 +423,7 @@ class Eip(Handler):
                 continue
             out.append({"id": a["AllocationId"], "allocation_id": a["AllocationId"], "public_ip": a.get("PublicIp", ""),
                         "address": a.get("PublicIp", ""), "domain": a.get("Domain", "vpc"),
-                        "arn": _arn(ctx, "elastic-ip", a["AllocationId"], ctx.clients.access.account_id),
+                        "arn": ec2_arn(ctx, "elastic-ip", a["AllocationId"], ctx.clients.access.account_id),
                         "association_id": a.get("AssociationId") or "", "private_ip": a.get("PrivateIpAddress") or "",
                         "instance": a.get("InstanceId") or None,
                         "network_interface": a.get("NetworkInterfaceId") or None,
@@ -465,14 +444,14 @@ class Eip(Handler):
         if attrs.get("association_id") and (attrs.get("instance") or attrs.get("network_interface")):
             ignore_codes(lambda: ec2.disassociate_address(AssociationId=attrs["association_id"]),
                          "InvalidAssociationID.NotFound")
-        _retry_dependency(
+        retry_dependency(
             ctx, f"EIP {attrs['id']} to be released (still in use by a NAT gateway going away)",
             lambda: ignore_codes(lambda: ec2.release_address(AllocationId=attrs["id"]),
                                  "InvalidAllocationID.NotFound", "InvalidAddress.NotFound"),
             ("InvalidIPAddress.InUse", "AuthFailure"))
 
     def find(self, ctx: Ctx, args: dict[str, Any]) -> dict[str, Any] | None:
-        name = _tags(args).get("Name")
+        name = tags_of(args).get("Name")
         if not name:
             return None
         found = ctx.client("ec2").describe_addresses(Filters=[{"Name": "tag:Name", "Values": [name]}])["Addresses"]
@@ -513,7 +492,7 @@ class NatGateway(Handler):
 
     def create(self, ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
         ec2 = ctx.client("ec2")
-        kw = {"SubnetId": args["subnet_id"], "TagSpecifications": tag_spec("natgateway", _tags(args))}
+        kw = {"SubnetId": args["subnet_id"], "TagSpecifications": tag_spec("natgateway", tags_of(args))}
         if given(args, "allocation_id"):
             kw["AllocationId"] = args["allocation_id"]
         if given(args, "connectivity_type"):
@@ -629,7 +608,7 @@ class VpcEndpoint(Handler):
     def create(self, ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
         kw: dict[str, Any] = {"VpcId": args["vpc_id"], "ServiceName": args["service_name"],
                               "VpcEndpointType": args.get("vpc_endpoint_type") or "Gateway",
-                              "TagSpecifications": tag_spec("vpc-endpoint", _tags(args))}
+                              "TagSpecifications": tag_spec("vpc-endpoint", tags_of(args))}
         for arg, key in (("route_table_ids", "RouteTableIds"), ("subnet_ids", "SubnetIds"),
                          ("security_group_ids", "SecurityGroupIds")):
             if args.get(arg):
@@ -644,7 +623,7 @@ class VpcEndpoint(Handler):
     def _computed(ctx: Ctx, ep: dict[str, Any]) -> dict[str, Any]:
         owner = ep.get("OwnerId", "")
         return {"id": ep["VpcEndpointId"], "state": ep.get("State", "available"), "owner_id": owner,
-                "arn": _arn(ctx, "vpc-endpoint", ep["VpcEndpointId"], owner),
+                "arn": ec2_arn(ctx, "vpc-endpoint", ep["VpcEndpointId"], owner),
                 "network_interface_ids": sorted(ep.get("NetworkInterfaceIds") or [])}
 
     def read_many(self, ctx, items):
@@ -688,8 +667,7 @@ class VpcEndpoint(Handler):
         ec2-vpce-modify-no-route), then fail deleting the endpoint (HTTP 500) on the route that is not
         there. Tables without this endpoint's route are removed from it first: on AWS there are none."""
         ec2 = ctx.client("ec2")
-        tables = describe_filtered(ec2.describe_route_tables, "RouteTables", "route-table-id",
-                                   list(attrs.get("route_table_ids") or []), "RouteTableId")
+        tables = describe_tables(ctx, list(attrs.get("route_table_ids") or []))
         routeless = sorted(rid for rid, rt in tables.items()
                            if not any(r.get("GatewayId") == attrs["id"] for r in rt.get("Routes", [])))
         if routeless:
@@ -750,7 +728,7 @@ class FlowLog(Handler):
     def create(self, ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
         rtype, rid = self._source(args)
         kw: dict[str, Any] = {"ResourceIds": [rid], "ResourceType": rtype,
-                              "TagSpecifications": tag_spec("vpc-flow-log", _tags(args))}
+                              "TagSpecifications": tag_spec("vpc-flow-log", tags_of(args))}
         for arg, key in self.FIELDS.items():
             if given(args, arg):
                 kw[key] = int(args[arg]) if arg == "max_aggregation_interval" else args[arg]

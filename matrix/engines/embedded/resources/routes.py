@@ -30,13 +30,15 @@ from matrix.engines.embedded.resources.base import (
     Handler,
     blocks,
     describe_filtered,
+    ec2_arn,
     error_code,
     from_ec2_tags,
     given,
     ignore_codes,
+    retry_dependency,
     tag_spec,
+    tags_of,
 )
-from matrix.engines.embedded.resources.ec2 import _arn, _retry_dependency, _tags
 
 #: aws_route argument -> EC2 API field (destinations first)
 DESTINATIONS = {"destination_cidr_block": "DestinationCidrBlock", "destination_ipv6_cidr_block":
@@ -132,12 +134,13 @@ class RouteTable(Handler):
 
     def create(self, ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
         ec2 = ctx.client("ec2")
-        rt = ec2.create_route_table(VpcId=args["vpc_id"], TagSpecifications=tag_spec("route-table", _tags(args)))
+        rt = ec2.create_route_table(VpcId=args["vpc_id"], TagSpecifications=tag_spec("route-table", tags_of(args)))
         rt = rt["RouteTable"]
         for block in blocks(args.get("route")):
             ec2.create_route(RouteTableId=rt["RouteTableId"], **route_kw(inline_to_route(block)))
         owner = rt.get("OwnerId", "")
-        return {"id": rt["RouteTableId"], "owner_id": owner, "arn": _arn(ctx, "route-table", rt["RouteTableId"], owner)}
+        return {"id": rt["RouteTableId"], "owner_id": owner,
+                "arn": ec2_arn(ctx, "route-table", rt["RouteTableId"], owner)}
 
     def read_many(self, ctx, items):
         found = describe_tables(ctx, [a["id"] for a, _ in items])
@@ -149,7 +152,7 @@ class RouteTable(Handler):
                 continue
             owner = rt.get("OwnerId", "")
             out.append({"id": rt["RouteTableId"], "owner_id": owner, "vpc_id": rt["VpcId"],
-                        "arn": _arn(ctx, "route-table", rt["RouteTableId"], owner),
+                        "arn": ec2_arn(ctx, "route-table", rt["RouteTableId"], owner),
                         "tags_all": from_ec2_tags(rt.get("Tags")),
                         "route": [route_to_inline(route_from_api(r)) for r in rt.get("Routes", []) if is_managed(r)]})
         return out
@@ -171,14 +174,14 @@ class RouteTable(Handler):
 
     def delete(self, ctx: Ctx, attrs: dict[str, Any]) -> None:
         ec2 = ctx.client("ec2")
-        _retry_dependency(
+        retry_dependency(
             ctx, f"route table {attrs['id']} to have no associations",
             lambda: ignore_codes(lambda: ec2.delete_route_table(RouteTableId=attrs["id"]),
                                  "InvalidRouteTableID.NotFound"),
             ("DependencyViolation",))
 
     def find(self, ctx: Ctx, args: dict[str, Any]) -> dict[str, Any] | None:
-        name = _tags(args).get("Name")
+        name = tags_of(args).get("Name")
         if not name:
             return None
         found = ctx.client("ec2").describe_route_tables(Filters=[
@@ -187,7 +190,7 @@ class RouteTable(Handler):
             return None
         owner = found[0].get("OwnerId", "")
         return {"id": found[0]["RouteTableId"], "owner_id": owner,
-                "arn": _arn(ctx, "route-table", found[0]["RouteTableId"], owner)}
+                "arn": ec2_arn(ctx, "route-table", found[0]["RouteTableId"], owner)}
 
 
 def route_id(route_table_id: str, destination: str) -> str:
