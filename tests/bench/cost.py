@@ -66,6 +66,7 @@ from bench.tree import Tree, loadavg, machine_cpu
 from matrix.paths import PROJECT_ROOT, build_dir
 
 BASELINE = "81ece30"
+BENCH_DIR = PROJECT_ROOT / "build" / "bench"  # the baseline worktree
 BENCH_PROFILES = Path(__file__).resolve().parent / "profiles.toml"
 SYNTH_DONE = re.compile(r"^synth: \d+ synthesized")
 TARGET_UP = re.compile(r"^target: ")
@@ -85,15 +86,22 @@ def git(*args: str, cwd: Path = PROJECT_ROOT) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
+def remove_worktree(path: Path) -> None:
+    subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=PROJECT_ROOT,
+                   capture_output=True, check=False)
+    shutil.rmtree(path, ignore_errors=True)
+    subprocess.run(["git", "worktree", "prune"], cwd=PROJECT_ROOT, capture_output=True, check=False)
+
+
 def baseline(rev: str, report: Callable[[str], None]) -> Code:
-    """The baseline commit in a git worktree under build/bench (reused when it is already there)."""
+    """The baseline commit in a git worktree under build/bench (reused when it is already there; one is
+    kept: checking out another baseline removes the others, so worktrees do not pile up in `git worktree list`)."""
     sha = git("rev-parse", f"{rev}^{{commit}}")
-    path = PROJECT_ROOT / "build" / "bench" / f"baseline-{sha[:10]}"
+    path = BENCH_DIR / f"baseline-{sha[:10]}"
     if not (path / ".git").exists() or git("rev-parse", "HEAD", cwd=path) != sha:
-        if path.exists():
-            subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=PROJECT_ROOT,
-                           capture_output=True, check=False)
-            shutil.rmtree(path, ignore_errors=True)
+        for old in path.parent.glob("baseline-*"):
+            remove_worktree(old)
+            report(f"removed the earlier baseline worktree {old}")
         path.parent.mkdir(parents=True, exist_ok=True)
         git("worktree", "add", "--detach", str(path), sha)
         report(f"baseline {sha[:10]} checked out in {path}")
