@@ -207,6 +207,13 @@ class Persister:
                     self._idle.wait(0.2)
         finally:
             self._now.clear()
+        if self.written_serial < self.state.serial:  # the writer is stuck (a bucket write that hangs)
+            cause = f"; the last write failed: {type(self.error).__name__}: {self.error}" if self.error else ""
+            raise StateWriteFailed(
+                f"state serial {self.state.serial} was not written to s3://{self.backend.config.bucket}/"
+                f"{self.backend.config.key} within the {timeout:g} s timeout (the bucket may hold an older "
+                f"state{cause}); state kept in the local copy {self.backend.local_path}: "
+                "destroy and re-apply read it from there")
         if self.error is not None:
             raise StateWriteFailed(
                 f"state could not be written to s3://{self.backend.config.bucket}/{self.backend.config.key} "

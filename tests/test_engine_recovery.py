@@ -1,0 +1,74 @@
+"""The embedded engine's state after something went wrong (matrix/engines/embedded/engine.py,
+matrix/state/backend.py), against a real moto server behind a fault proxy of the test's own
+(matrix/chaos/proxy.py: a slow, refused or reset bucket call is a real HTTP exchange that botocore
+sees, retries or fails on).
+
+* a bucket write that does not end before `flush()`'s deadline fails the operation, never reports success;
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from matrix.chaos.proxy import FaultProxy
+from matrix.chaos.rules import rule
+from matrix.clients import ClientFactory
+from matrix.engines.embedded.engine import EmbeddedEngine, EngineOptions, Persister
+from matrix.state.backend import StateWriteFailed
+from matrix.state.tfstate import State
+from tests.test_engine_lifecycle import doc
+
+
+@pytest.fixture
+def proxy(strict_url):
+    """A fault proxy in front of the session's strict emulator, no rules until a test sets them."""
+    with FaultProxy(strict_url) as p:
+        yield p
+
+
+@pytest.fixture
+def faulty(cell_access, proxy) -> ClientFactory:
+    """Clients of a fresh emulator account whose every call goes through `proxy`."""
+    return ClientFactory(replace(cell_access, endpoint=proxy.url), max_attempts=3)
+
+
+def _engine(clients: ClientFactory, tmp_path: Path, resources: dict[str, Any], **backend: Any) -> EmbeddedEngine:
+    document = doc(resources, f"sm-rec-{tmp_path.name[-16:].lower().replace('_', '-')}".rstrip("-"))
+    document["terraform"]["backend"]["s3"].update(backend)
+    path = tmp_path / "synth" / "cdk.tf.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document))
+    return EmbeddedEngine("rec", path, clients, tmp_path / "state", EngineOptions(bootstrap_backend=True, poll=0.05))
+
+
+def _change(state: State, i: int) -> None:
+    state.set(f"aws_vpc.v{i}", {"id": f"vpc-{i:08x}"})
+
+
+# -- 1. flush() past its deadline -------------------------------------------------------------------
+
+def test_a_bucket_write_still_running_at_the_flush_deadline_fails_and_keeps_errored_state(
+        faulty, proxy, tmp_path):
+    engine = _engine(faulty, tmp_path, {})
+    engine.backend_check(bootstrap=True)
+    backend, state = engine.backend, State()
+    backend.keep_errored(state.snapshot())  # what an earlier failed write left
+    proxy.set_rules([rule(service="s3", operation="PutObject", effect="latency", latency_ms=3000)])
+    persister = Persister(backend, state, lambda _msg: None, interval=60.0)
+    try:
+        _change(state, 0)
+        persister.changed()
+        with pytest.raises(StateWriteFailed, match=r"state serial 1 was not written to s3://.* within the 0.5 s "
+                                                   r"timeout.*kept in the local copy"):
+            persister.flush(timeout=0.5)
+        assert backend.errored_path.is_file(), "nothing reached the bucket: errored.tfstate must stay"
+        assert json.loads(backend.local_path.read_text())["serial"] == 1
+    finally:
+        persister.close()
+        proxy.disarm()
+    assert backend.read_remote().serial == 1  # the slow write did end, after the deadline
