@@ -115,6 +115,8 @@ class CellRun:
         self.chaos = ChaosDriver(self, self.scenario) if self.scenario is not None else None
         self.phases: list[dict[str, Any]] = []
         self.live_ok: bool | None = None
+        self.deadline = float("inf")  # monotonic time of the cell timeout (set when the cell starts)
+        self.finished = False  # its verdict is saved: an interrupt after that does not change it
 
     # -- logging -----------------------------------------------------------------------------
     def log(self, msg: str) -> None:
@@ -154,6 +156,7 @@ class CellRun:
         for old in self.result.folder.iterdir():  # this run's files only
             if old.is_file():
                 old.unlink()
+        self.deadline = time.monotonic() + self.options.cell_timeout
         timer = threading.Timer(self.options.cell_timeout, self._timeout)
         timer.daemon = True
         timer.start()
@@ -163,17 +166,30 @@ class CellRun:
             self._fail(exc)
         finally:
             timer.cancel()
-            self._teardown()
-            if self.chaos is not None:
-                self.chaos.judge()
-                self.chaos.stop()
-            self._finish()
+            try:
+                self._teardown()
+                if self.chaos is not None:
+                    self._judge_chaos()
+            finally:
+                self._finish()
         return self.result
+
+    def _judge_chaos(self) -> None:
+        """The scenario's verdict; a judge that cannot finish (its suite timed out, its worker child died)
+        leaves the cell BROKEN with the cause, never with the status it had before judging."""
+        assert self.chaos is not None
+        try:
+            self.chaos.judge()
+        except BaseException as exc:
+            self._fail(exc)
+        finally:
+            self.chaos.stop()
 
     def _timeout(self) -> None:
         self.say(f"cell timeout ({self.options.cell_timeout:.0f} s) reached: stopping and tearing down")
         self.result.error = {"step": self._current_step(), "category": ErrorCategory.TIMEOUT,
                              "message": f"cell timeout of {self.options.cell_timeout:.0f} s reached"}
+        self.result.status = Status.BROKEN  # whatever the steps still running say: the cell did not finish in time
         self.cancel.set()
 
     def _current_step(self) -> str:
@@ -468,7 +484,7 @@ class CellRun:
         })
         junit = self.result.folder / "live-junit.xml"
         junit.unlink(missing_ok=True)
-        remaining = max(30.0, self.options.cell_timeout)
+        remaining = max(30.0, self.deadline - time.monotonic())  # what the cell timeout leaves it
         proc = run_suite(self.suite_worker, "live", [f"--junitxml={junit}", *self.options.extra_pytest], env,
                          remaining)
         self.result.attach("live suite output", proc.stdout[-20000:] + proc.stderr[-5000:], "live-suite.txt",
@@ -566,6 +582,7 @@ class CellRun:
             tail = self.log_path.read_text().splitlines()[-80:]
             self.result.attach("engine log (tail)", "\n".join(tail) + "\n", "engine-log-tail.txt")
         self.result.save()
+        self.finished = True
         seconds = (self.result.stopped - self.result.started) / 1000
         notify(self.progress, "cell_finished", self.cell.id, self.result.status)
         self.progress(f"[{self.cell.id}] {self.result.status.upper()} in {seconds:.1f} s")
@@ -776,7 +793,7 @@ class Runner:
         self.stop_all.set()
         for run in self.runs:
             run.cancel.set()
-            if run.result.error is None and run.result.status == Status.PASSED:
+            if not run.finished and run.result.error is None and run.result.status == Status.PASSED:
                 run.result.error = {"step": run._current_step(), "category": ErrorCategory.INTERRUPTED,
                                     "message": f"run interrupted ({why})"}
                 run.result.status = Status.BROKEN

@@ -128,6 +128,19 @@ def test_cell_timeout_still_tears_down(fresh_build):
     assert result["leaks"] == []
 
 
+def test_a_timeout_during_the_live_suite_is_no_pass(fresh_build):
+    """The live suite does not watch the cell's cancel: a timeout landing while it runs used to leave
+    the cell PASSED (exit 0) with a timeout error beside it."""
+    out = matrix(fresh_build, "run", "--profile", "dev", "--bootstrap-backend", "--cell-timeout", "8",
+                 env={"PYTEST_ADDOPTS": "-p hold_live_suite", "PYTHONPATH": str(ROOT / "tests")})
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "BROKEN   us-east-1-dev" in out.stdout, out.stdout
+    result = json.loads((fresh_build / "cells" / "us-east-1-dev" / "result.json").read_text())
+    assert result["status"] == "broken" and result["error"]["category"] == "timeout", result["error"]
+    steps = {s["name"]: s["status"] for s in result["steps"]}
+    assert steps.get("destroy") == "passed" and steps.get("leak check") == "passed", steps
+
+
 def test_a_known_emulator_gap_is_reported_as_such(tmp_path, moto_url, synth_root):
     """A state bucket made without default encryption: moto answers 404 where AWS (and LocalStack)
     encrypt by default. The live suite labels it "Emulator gap", the cell still passes."""
