@@ -4,6 +4,8 @@ matrix/state/backend.py), against a real moto server behind a fault proxy of the
 sees, retries or fails on).
 
 * a bucket write that does not end before `flush()`'s deadline fails the operation, never reports success;
+* after a failed bucket write, the next apply or destroy writes the state it read from the local copy to the
+  bucket, even when it changes nothing (the bucket used to keep the old state, and errored.tfstate was deleted);
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from matrix.clients import ClientFactory
 from matrix.engines.embedded.engine import EmbeddedEngine, EngineOptions, Persister
 from matrix.state.backend import StateWriteFailed
 from matrix.state.tfstate import State
-from tests.test_engine_lifecycle import doc
+from tests.test_engine_lifecycle import doc, vpc
 
 
 @pytest.fixture
@@ -37,10 +39,12 @@ def faulty(cell_access, proxy) -> ClientFactory:
     return ClientFactory(replace(cell_access, endpoint=proxy.url), max_attempts=3)
 
 
-def _engine(clients: ClientFactory, tmp_path: Path, resources: dict[str, Any], **backend: Any) -> EmbeddedEngine:
+def _engine(clients: ClientFactory, tmp_path: Path, resources: dict[str, Any], version: str = "v1",
+            **backend: Any) -> EmbeddedEngine:
+    """An engine over `resources`; every engine of a test shares its bucket and its local state."""
     document = doc(resources, f"sm-rec-{tmp_path.name[-16:].lower().replace('_', '-')}".rstrip("-"))
     document["terraform"]["backend"]["s3"].update(backend)
-    path = tmp_path / "synth" / "cdk.tf.json"
+    path = tmp_path / version / "cdk.tf.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document))
     return EmbeddedEngine("rec", path, clients, tmp_path / "state", EngineOptions(bootstrap_backend=True, poll=0.05))
@@ -72,3 +76,47 @@ def test_a_bucket_write_still_running_at_the_flush_deadline_fails_and_keeps_erro
         persister.close()
         proxy.disarm()
     assert backend.read_remote().serial == 1  # the slow write did end, after the deadline
+
+
+# -- 2. recovery after StateWriteFailed ------------------------------------------------------------
+
+DENY_STATE_WRITES = [rule(service="s3", operation="PutObject", effect="error", code="AccessDenied", status=403)]
+LOCK_IN_TABLE = {"dynamodb_table": "sm-rec-locks", "use_lockfile": False}  # state writes are the only PutObject
+
+
+def _bucket_state(engine: EmbeddedEngine) -> State:
+    remote = engine.backend.read_remote()
+    assert remote is not None
+    return remote
+
+
+def test_a_reapply_that_changes_nothing_writes_the_state_a_failed_write_left_locally(faulty, proxy, tmp_path):
+    _engine(faulty, tmp_path, vpc(tags={"Name": "a"}), **LOCK_IN_TABLE).apply()
+    proxy.set_rules(DENY_STATE_WRITES)
+    failed = _engine(faulty, tmp_path, vpc(tags={"Name": "b"}), "v2", **LOCK_IN_TABLE)
+    with pytest.raises(StateWriteFailed, match="AccessDenied"):
+        failed.apply()
+    proxy.disarm()
+    assert failed.backend.errored_path.is_file()
+    assert _bucket_state(failed).get("aws_vpc.v")["tags_all"] == {"Name": "a"}  # the bucket missed the update
+    again = _engine(faulty, tmp_path, vpc(tags={"Name": "b"}), "v3", **LOCK_IN_TABLE)
+    plan = again.apply()
+    assert not plan.has_changes()
+    bucket = _bucket_state(again)
+    assert bucket.serial == again.state.serial and bucket.get("aws_vpc.v")["tags_all"] == {"Name": "b"}
+    assert not again.backend.errored_path.is_file()
+
+
+def test_a_destroy_that_changes_nothing_writes_the_state_a_failed_write_left_locally(faulty, proxy, tmp_path):
+    engine = _engine(faulty, tmp_path, vpc(), **LOCK_IN_TABLE)
+    engine.apply()
+    proxy.set_rules(DENY_STATE_WRITES)
+    with pytest.raises(StateWriteFailed, match="AccessDenied"):
+        _engine(faulty, tmp_path, vpc(), "v2", **LOCK_IN_TABLE).destroy()
+    proxy.disarm()
+    assert _bucket_state(engine).addresses() == ["aws_vpc.v"]  # destroyed, but the bucket still names it
+    again = _engine(faulty, tmp_path, vpc(), "v3", **LOCK_IN_TABLE)
+    assert again.destroy() == 0
+    bucket = _bucket_state(again)
+    assert bucket.addresses() == [] and bucket.serial == again.state.serial
+    assert not again.backend.errored_path.is_file()

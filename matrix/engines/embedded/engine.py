@@ -145,14 +145,18 @@ class Persister:
     most every `interval` seconds while the operation goes on (terraform's rule since 1.5: an intermediate
     snapshot at least 20 s after the previous one), and the last one when the operation ends (`flush()`,
     or `close()` after a failure). The local copy is written at every change (`changed()`), so a killed
-    process loses nothing: `StateBackend.read()` takes the local copy when it is newer than the bucket."""
+    process loses nothing: `StateBackend.read()` takes the local copy when it is newer than the bucket.
+
+    `stored`: the bucket already holds `state` (it was read from there). When it was read from the local
+    copy or errored.tfstate (an earlier write failed, or a run was killed), the bucket holds an older
+    state: the first `changed()` (or `flush()`) writes it there, even when the operation changes nothing."""
 
     def __init__(self, backend: StateBackend, state: State, log: Callable[[str], None],
-                 interval: float = STATE_PERSIST_INTERVAL) -> None:
+                 interval: float = STATE_PERSIST_INTERVAL, stored: bool = True) -> None:
         self.backend, self.state, self.log = backend, state, log
         self.interval = interval
         self.error: BaseException | None = None
-        self.written_serial = state.serial  # what was read is already stored
+        self.written_serial = state.serial if stored else -1  # below any serial: the bucket lacks this state
         self.writes = 0  # bucket writes made (one per snapshot sent)
         self._dirty = threading.Event()
         self._now = threading.Event()  # flush() or close(): write what is pending without waiting
@@ -518,7 +522,8 @@ class EmbeddedEngine:
         try:
             state, origin = self.backend.read()
             self.state = state
-            persister = Persister(self.backend, state, self.log, self.options.state_persist_interval)
+            persister = Persister(self.backend, state, self.log, self.options.state_persist_interval,
+                                  stored=origin in ("bucket", "new"))
             if self._adopt_pending(state):
                 persister.changed()
             self._check_account()
@@ -546,7 +551,7 @@ class EmbeddedEngine:
                     raise failure
             outputs = self._outputs(state, data)
             state.set_outputs(outputs, self.config.sensitive_outputs)
-            if state.serial > persister.written_serial or origin != "bucket":
+            if state.serial > persister.written_serial:  # also a state read from a local copy
                 persister.changed()
             persister.flush()
             if mismatches:
@@ -802,7 +807,8 @@ class EmbeddedEngine:
             state, origin = self.backend.read(bucket_may_be_gone=True)
             self.state = state
             self._check_prevent_destroy(state)
-            persister = Persister(self.backend, state, self.log, self.options.state_persist_interval)
+            persister = Persister(self.backend, state, self.log, self.options.state_persist_interval,
+                                  stored=origin in ("bucket", "new"))
             if self._adopt_pending(state):
                 persister.changed()
             managed = state.addresses()
