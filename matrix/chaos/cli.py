@@ -10,8 +10,11 @@ emulators (matrix/targets/strict_front.py).
 
 The first line on stdout is exactly the URL it listens on (`http://127.0.0.1:PORT`), flushed, so a
 script can read it and point `AWS_ENDPOINT_URL` (or terraform's endpoints) there. It serves until
-SIGINT or SIGTERM, then prints a fault summary on stderr and exits 0. Bad input (unknown service,
-operation or error code in the rules, a malformed file, a bad URL or port) is a UsageError: exit 2.
+SIGINT or SIGTERM, then prints a summary on stderr (requests, faults, internal and upstream errors;
+with `--strict` the calls judged, refused, forwarded unjudged and failed to judge) and exits 0. While it
+serves, stderr names once per operation each call forwarded unjudged or failed to judge (never a body
+or header). Bad input (unknown service, operation or error code in the rules, a malformed file, a bad
+URL or port) is a UsageError: exit 2.
 
 `add_proxy_parser(subparsers)` registers the subcommand on matrix/__main__.py's parser;
 `main(argv)` runs it standalone (`python -m matrix.chaos.cli proxy ...`).
@@ -96,13 +99,24 @@ def cmd_proxy(args: argparse.Namespace) -> int:
         log.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    summary = proxy.stats()
-    print(f"fault proxy: {summary['requests']} request(s), {summary['faults']['total']} fault(s) injected: "
-          f"{json.dumps(summary['faults']['by_rule'])}", file=sys.stderr, flush=True)
-    if summary["strict"] is not None:
-        print(f"strict: {summary['strict']['judged']} call(s) judged, {summary['strict']['refused']} refused: "
-              f"{json.dumps(summary['strict']['refused_by_rule'])}", file=sys.stderr, flush=True)
+    for line in summary_lines(proxy.stats()):
+        print(line, file=sys.stderr, flush=True)
     return 0
+
+
+def summary_lines(summary: dict) -> list[str]:
+    """The exit summary: requests and faults, internal and upstream errors, and in strict mode what was
+    judged, refused, forwarded unjudged (by operation and reason) and what failed to be judged."""
+    lines = [f"fault proxy: {summary['requests']} request(s), {summary['faults']['total']} fault(s) injected: "
+             f"{json.dumps(summary['faults']['by_rule'])}; {summary['internal_errors']} internal error(s) "
+             f"(forwarded untouched), {summary['upstream_errors']} upstream error(s)"]
+    strict = summary["strict"]
+    if strict is not None:
+        lines.append(f"strict: {strict['judged']} call(s) judged, {strict['refused']} refused: "
+                     f"{json.dumps(strict['refused_by_rule'])}; {strict['unjudged']} forwarded unjudged: "
+                     f"{json.dumps(strict['unjudged_by_call'])}; {strict['errors']} judging error(s) "
+                     f"(forwarded): {json.dumps(strict['errors_by_call'])}")
+    return lines
 
 
 def _reachable(url: str) -> bool:

@@ -122,12 +122,17 @@ def credential_scope(headers: dict[str, str], query: str = "") -> tuple[str, str
     return m.group(3), _SIGNING_NAMES.get(service, service)
 
 
+def media_type(headers: dict[str, str]) -> str:
+    """The Content-Type's media type, lower-case, without parameters (`; charset=utf-8`): HTTP
+    media types are case-insensitive (RFC 9110 8.3.1)."""
+    return headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
 def needs_body(method: str, headers: dict[str, str]) -> bool:
     """True when the operation is in the body (query protocol POST): the proxy then buffers it."""
     if method != "POST" or "x-amz-target" in headers:
         return False
-    ctype = headers.get("content-type", "")
-    if not ctype.startswith("application/x-www-form-urlencoded"):
+    if media_type(headers) != "application/x-www-form-urlencoded":
         return False
     try:
         return 0 < int(headers.get("content-length", "0")) <= MAX_CLASSIFY_BODY
@@ -143,8 +148,7 @@ def classify(method: str, target: str, headers: dict[str, str], body: bytes | No
     if amz_target:
         prefix, _, op = amz_target.rpartition(".")
         service = service or _TARGET_PREFIX.get(prefix, "")
-        ctype = headers.get("content-type", "")
-        version = "1.0" if ctype.endswith("1.0") else "1.1"
+        version = "1.0" if media_type(headers).endswith("1.0") else "1.1"
         if service in SERVICES and SERVICES[service].get("json_version"):
             version = str(SERVICES[service]["json_version"])
         return RequestInfo(service, region, op, "json", method, version)
@@ -228,7 +232,12 @@ def is_mutating(service: str, operation: str, method: str = "POST") -> bool:
 # -- parameters ------------------------------------------------------------------------------------
 
 class BadParams(ValueError):
-    """The request's parameters cannot be read (malformed body): the strict emulator passes it on."""
+    """The request's parameters cannot be read (malformed body): the strict emulator passes it on,
+    counted as unjudged. `where` names the part ("JSON body", "XML body"), never its content."""
+
+    def __init__(self, where: str, detail: str) -> None:
+        super().__init__(f"{where}: {detail}")
+        self.where = where
 
 
 def parse_params(info: RequestInfo, target: str, headers: dict[str, str], body: bytes | None,
@@ -247,7 +256,7 @@ def parse_params(info: RequestInfo, target: str, headers: dict[str, str], body: 
         try:
             doc = json.loads(body or b"{}")
         except ValueError as exc:
-            raise BadParams(f"JSON body: {exc}") from None
+            raise BadParams("JSON body", str(exc)) from None
         return doc if isinstance(doc, dict) else {}
     if info.protocol == "rest-xml":
         return _from_rest_xml(input_shape, target, headers, body)
@@ -348,7 +357,7 @@ def _from_rest_xml(shape: Any, target: str, headers: dict[str, str], body: bytes
             try:
                 root = ElementTree.fromstring(body)  # noqa: S314 - a client's request to a local emulator
             except ElementTree.ParseError as exc:
-                raise BadParams(f"XML body: {exc}") from None
+                raise BadParams("XML body", str(exc)) from None
             out[name] = _from_xml(member, root)
     return out
 

@@ -18,7 +18,11 @@ Parts:
                  log each fault to the `FaultLog`; then either answer with the protocol's error
                  (`protocol.error_response`), reset the connection, or forward. In strict mode a
                  call the `StrictChecker` wants (its body read only then) is judged first: a
-                 `Refusal` is answered like a fault and logged with effect "refuse".
+                 `Refusal` is answered like a fault and logged with effect "refuse". A call it
+                 should judge and cannot (chunked, huge or malformed body; a mutating call to a
+                 judged service whose operation is not identified) or whose judging fails is
+                 forwarded, counted in `stats()` and named once per operation on stderr (`notice`:
+                 the front's log; never a body, header or exception message).
 * `_Upstream`    a pool of idle upstream connections (LIFO, stale ones dropped before use; a request
                  whose body was buffered is replayed once on a fresh connection if a pooled one died).
 
@@ -45,10 +49,11 @@ import select
 import socket
 import ssl
 import struct
+import sys
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -63,8 +68,9 @@ from matrix.chaos.protocol import (
     needs_body,
 )
 from matrix.chaos.rules import Fault, Rule, RuleSet
-from matrix.chaos.strict import Refusal, StrictChecker
+from matrix.chaos.strict import Refusal, StrictChecker, Unjudged
 from matrix.errors import UsageError
+from matrix.redact import redact
 
 MAX_LINE = 65536
 MAX_HEADERS = 200
@@ -227,6 +233,19 @@ def _nodelay(sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+def _notice(text: str) -> None:
+    print(redact(text), file=sys.stderr, flush=True)
+
+
+def _where(exc: BaseException) -> str:
+    """An exception's type and the place it was raised (file:line), never its message (it may hold a value)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    place = f" at {tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}" if tb is not None else ""
+    return f"{type(exc).__name__}{place}"
+
+
 def client_family(user_agent: str) -> str:
     """Which client sent a request, from its User-Agent: terraform, aws-cli, `app/<id>` (an SDK client
     given AWS_SDK_UA_APP_ID, e.g. the live suite's), boto3, botocore, or other."""
@@ -348,9 +367,11 @@ class FaultProxy:
         self._internal_errors = 0
         self.strict: StrictChecker | None = StrictChecker() if strict is True else (strict or None)
         self._refused: Counter[str] = Counter()
-        self._strict_errors = 0
-        self._unjudged = 0
+        self._strict_errors: Counter[str] = Counter()           # "service.Operation" -> judging errors
+        self._unjudged: Counter[tuple[str, str]] = Counter()    # ("service.Operation", reason) -> calls
+        self._noticed: set[tuple[str, str]] = set()
         self._by_client: Counter[str] = Counter()
+        self.notice: Callable[[str], None] = _notice  # the front's log (its stderr): once per operation
 
     # -- lifecycle
 
@@ -447,15 +468,21 @@ class FaultProxy:
         """Requests seen per service (by credential scope) and per client (terraform, aws-cli, boto3,
         `app/<id>` of AWS_SDK_UA_APP_ID), faults injected, upstream errors, and internal errors (requests
         forwarded untouched because classifying them failed: a bug of ours). In strict mode also
-        `strict`: calls judged, refused (by rule), forwarded unjudged (chunked or huge bodies), and
-        judging errors (forwarded: a bug of ours)."""
+        `strict`: calls judged, refused (by rule), forwarded unjudged (`unjudged_by_call`:
+        "service.Operation" -> reason -> count; reasons: a chunked or huge body, a malformed body, an
+        operation that cannot be identified), and judging errors (`errors_by_call`; forwarded: a bug of
+        ours). The front's log names each unjudged or failed operation once (`notice`)."""
         with self._stats_lock:
             by_service = dict(self._requests)
             errors, internal = self._upstream_errors, self._internal_errors
             by_client = dict(self._by_client)
+            unjudged: dict[str, dict[str, int]] = {}
+            for (call, reason), n in sorted(self._unjudged.items()):
+                unjudged.setdefault(call, {})[reason] = n
             strict = {"judged": self.strict.judged, "refused": sum(self._refused.values()),
-                      "refused_by_rule": dict(self._refused), "unjudged": self._unjudged,
-                      "errors": self._strict_errors} if self.strict is not None else None
+                      "refused_by_rule": dict(self._refused), "unjudged": sum(self._unjudged.values()),
+                      "unjudged_by_call": unjudged, "errors": sum(self._strict_errors.values()),
+                      "errors_by_call": dict(self._strict_errors)} if self.strict is not None else None
         return {"upstream": self.upstream_url, "requests": sum(by_service.values()), "by_service": by_service,
                 "by_client": by_client,
                 "faults": self.fault_log.summary(), "rule_counters": self._rules.counters(),
@@ -529,10 +556,14 @@ class FaultProxy:
             try:
                 info = classify(method, target, headers, body)
                 faults = rules.evaluate(info) if rules else []
-            except Exception:  # a bug of ours must not break the client's call: forward it untouched
+            except Exception as exc:  # a bug of ours must not break the client's call: forward it untouched
                 info, faults = None, []
                 with self._stats_lock:
                     self._internal_errors += 1
+                self._notice_once(("internal", _where(exc)), f"fault proxy: internal error reading a {method} "
+                                  f"request ({_where(exc)}): forwarded untouched"
+                                  f"{', unjudged' if strict is not None else ''}, faults not drawn (a bug of ours; "
+                                  f"logged once per place)")
             self._count(info.service if info else "-", headers)
         else:
             self._count(credential_scope(headers, target.partition("?")[2])[1], headers)
@@ -552,6 +583,9 @@ class FaultProxy:
                                           terminal.status or 503, terminal.message or "", terminal.rule.name,
                                           length, body, expect, client_keep)
         answered_expect = False
+        if strict is not None and info is not None and terminal is None and not info.operation \
+                and info.mutating and strict.judges_service(info.service):
+            self._skip(info, "operation not identified")
         if strict is not None and info is not None and terminal is None and strict.wants(info):
             if body is None and isinstance(length, int) and length <= MAX_CLASSIFY_BODY:
                 if expect:  # the client waits for our go-ahead before it sends the body we must judge
@@ -568,16 +602,36 @@ class FaultProxy:
 
     def _judge(self, strict: StrictChecker, info: RequestInfo, target: str, headers: Mapping[str, str],
                body: bytes | None, length: int | str) -> Refusal | None:
-        if body is None and length not in (0, None):
-            with self._stats_lock:
-                self._unjudged += 1  # a chunked or huge body: the emulator judges it alone
+        if body is None and length not in (0, None):  # the emulator judges it alone
+            self._skip(info, "chunked body" if length == "chunked" else f"body over {MAX_CLASSIFY_BODY} bytes")
             return None
         try:
             return strict.judge(info, target, dict(headers), body)
-        except Exception:  # a bug of ours must not break the client's call: counted, forwarded
-            with self._stats_lock:
-                self._strict_errors += 1
+        except Unjudged as exc:
+            self._skip(info, str(exc))
             return None
+        except Exception as exc:  # a bug of ours must not break the client's call: counted, logged, forwarded
+            call = f"{info.service}.{info.operation}"
+            with self._stats_lock:
+                self._strict_errors[call] += 1
+            self._notice_once(("error", call), f"strict: judging {call} failed ({_where(exc)}): forwarded "
+                              "unjudged (a bug of ours; logged once per operation, counted in stats errors)")
+            return None
+
+    def _skip(self, info: RequestInfo, reason: str) -> None:
+        """A call the strict emulator should judge and cannot: counted, named once in the front's log."""
+        call = f"{info.service}.{info.operation or '?'}"
+        with self._stats_lock:
+            self._unjudged[(call, reason)] += 1
+        self._notice_once(("unjudged", call), f"strict: {call} ({info.method}) forwarded unjudged: {reason} "
+                          "(logged once per operation, counted in stats unjudged)")
+
+    def _notice_once(self, key: tuple[str, str], text: str) -> None:
+        with self._stats_lock:
+            if key in self._noticed:
+                return
+            self._noticed.add(key)
+        self.notice(text)
 
     def _answer_refusal(self, conn, info: RequestInfo, refusal: Refusal, keep: bool) -> bool:
         with self._stats_lock:

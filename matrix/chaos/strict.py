@@ -5,6 +5,7 @@ proxy (`FaultProxy(..., strict=True)`) judges every call before the emulator see
 
     request --protocol.classify--> (service, operation) in table()?  no: forwarded, body never parsed
                                                                       yes: protocol.parse_params
+                                   (a malformed body: `Unjudged`, forwarded and counted by the proxy)
       1. each parameter the catalogue maps (matrix/catalogue/mapping.py, read backwards by `table()`)
          -> (Terraform type, argument), its value in Terraform form (tags as a map, policies as JSON
          text) -> the catalogue's `check_argument(type, argument, value, region)`: a finding of
@@ -21,7 +22,8 @@ constraint comes from. Every call of the clean profiles passes through it (tests
 and every run on moto and LocalStack, where the targets put it in front of the emulator).
 
 Parts: `Param`, `table()` (what is judged), `terraform_value`; `Refusal`; `model_violation`;
-`StrictChecker` (`wants(info)`, a dict look-up, then `judge(...)` only for the calls in the table).
+`StrictChecker` (`wants(info)`, a dict look-up, then `judge(...)` only for the calls in the table;
+`judges_service(service)`: an unidentified call to such a service is unjudged); `Unjudged`.
 """
 
 from __future__ import annotations
@@ -104,6 +106,11 @@ def table() -> dict[tuple[str, str], tuple[Param, ...]]:
     for call, same in SAME_AS.items():
         out[call] = list(out.get(same, []))
     return {k: tuple(v) for k, v in out.items()}
+
+
+@functools.cache
+def _judged_services() -> frozenset[str]:
+    return frozenset(service for service, _ in table())
 
 
 def terraform_value(param: Param, value: Any) -> Any:
@@ -214,6 +221,11 @@ def _catalogue_check() -> Callable[..., list[Any]]:
     return check_argument
 
 
+class Unjudged(Exception):
+    """A judged call whose parameters cannot be read (a malformed body): not judged. `str()` is the reason,
+    never a value from the request."""
+
+
 class StrictChecker:
     """Judges one call. `check` is the catalogue's `check_argument` (injectable for the fidelity harness)."""
 
@@ -253,24 +265,30 @@ class StrictChecker:
             self._ready.set()
 
     @staticmethod
+    def judges_service(service: str) -> bool:
+        """Does the strict emulator judge some calls of this service (so an unidentified one is unjudged)?"""
+        return service in _judged_services()
+
+    @staticmethod
     def wants(info: RequestInfo) -> bool:
         """Is this call one the strict emulator judges (and so needs its body)?"""
         return (info.service, info.operation) in table()
 
     def judge(self, info: RequestInfo, target: str, headers: dict[str, str], body: bytes | None) -> Refusal | None:
         """The catalogue's verdict on each mapped parameter first (its rules name their AWS error and
-        source), then the service model's constraints on every parameter of the call."""
+        source), then the service model's constraints on every parameter of the call. A body whose
+        parameters cannot be read raises `Unjudged` (the caller forwards the call and counts it)."""
         rows = table().get((info.service, info.operation))
         if rows is None:
             return None
         if self._ready is not None:
             self._ready.wait()
-        self.judged += 1
         shape = catalog.service_model(info.service).operation_model(info.operation).input_shape
         try:
             params = parse_params(info, target, headers, body, shape)
-        except BadParams:
-            return None  # the emulator answers a malformed request itself
+        except BadParams as exc:
+            raise Unjudged(f"malformed {exc.where}") from None  # the emulator answers it alone
+        self.judged += 1
         for row in rows:
             value = _get(params, row.path)
             tf_type = row.type_for(params) if value is not _MISSING else None

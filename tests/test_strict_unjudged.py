@@ -1,0 +1,141 @@
+"""What the strict emulator cannot judge is never a silent pass: a malformed body, a form body whose
+Content-Type is spelt in another case, an operation it cannot identify, a judging error are counted
+(`GET /_stackmatrix/stats`), named once per operation in the front's log (stderr) without bodies,
+headers or secrets, and printed in `python -m matrix proxy`'s exit summary. Real moto server over
+HTTP, real botocore clients (raw HTTP only where botocore would never send the request)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import signal
+import subprocess
+import sys
+import urllib.request
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import boto3
+import botocore.config
+import pytest
+
+from matrix.chaos.proxy import FaultProxy
+from matrix.chaos.strict import StrictChecker
+
+ROOT = Path(__file__).resolve().parent.parent
+CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+AUTH = ("AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/{service}/aws4_request, "
+        "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64)
+
+
+def client(service: str, url: str):
+    cfg = botocore.config.Config(retries={"mode": "standard", "total_max_attempts": 1})
+    return boto3.session.Session().client(service, endpoint_url=url, region_name="us-east-1", config=cfg, **CREDS)
+
+
+def stats(url: str) -> dict:
+    with urllib.request.urlopen(f"{url}/_stackmatrix/stats", timeout=5) as resp:  # noqa: S310 - loopback
+        return json.loads(resp.read())
+
+
+def raw(url: str, service: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    """A request botocore would never send (malformed, or spelt unusually), signed-looking for `service`."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        conn.request("POST", "/", body=body, headers={"Authorization": AUTH.format(service=service),
+                                                      "X-Amz-Date": "20240101T000000Z", **headers})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def strict(moto_url):
+    with FaultProxy(moto_url, strict=True) as proxy:
+        proxy.strict.warm()
+        yield proxy
+
+
+def test_a_malformed_body_is_unjudged_not_judged_and_named_once(strict, capfd):
+    headers = {"X-Amz-Target": "Logs_20140328.CreateLogGroup", "Content-Type": "application/x-amz-json-1.1"}
+    for _ in range(2):
+        status, _ = raw(strict.url, "logs", b'{"logGroupName": "secret-value-xyz", ', headers)
+        assert status >= 400  # the emulator answers the malformed request itself (moto: 500)
+    seen = stats(strict.url)["strict"]
+    assert seen["judged"] == 0 and seen["refused"] == 0
+    assert seen["unjudged"] == 2
+    assert seen["unjudged_by_call"] == {"logs.CreateLogGroup": {"malformed JSON body": 2}}
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if "logs.CreateLogGroup" in line]
+    assert len(lines) == 1 and "forwarded unjudged: malformed JSON body" in lines[0], err
+    assert "secret-value-xyz" not in err and "Signature" not in err and "testing" not in err
+
+
+def test_a_form_body_in_any_case_of_content_type_is_judged(strict):
+    """`Application/X-WWW-Form-Urlencoded; Charset=UTF-8` is the same media type (RFC 9110): the call
+    is identified, judged and refused as AWS refuses it."""
+    iam = client("iam", strict.url)
+
+    def recase(request, **_):
+        request.headers["Content-Type"] = "Application/X-WWW-Form-Urlencoded; Charset=UTF-8"
+
+    iam.meta.events.register_first("before-send.iam.CreateRole", recase)
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                                "Principal": {"Service": "ec2.amazonaws.com"}}]})
+    name = f"strict-case-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(iam.exceptions.ClientError) as caught:
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=policy, MaxSessionDuration=50000)
+    assert caught.value.response["Error"]["Code"] == "ValidationError"
+    assert "x-stackmatrix-strict" in caught.value.response["ResponseMetadata"]["HTTPHeaders"]
+    assert stats(strict.url)["strict"]["judged"] == 1
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_role(RoleName=name)  # it never reached the emulator
+
+
+def test_a_post_whose_operation_cannot_be_identified_is_unjudged(strict, capfd):
+    for _ in range(2):
+        raw(strict.url, "ec2", b"Action=CreateVpc&Version=2016-11-15&CidrBlock=10.0.0.0%2F8",
+            {"Content-Type": "text/plain"})
+    seen = stats(strict.url)["strict"]
+    assert seen["unjudged_by_call"] == {"ec2.?": {"operation not identified": 2}}
+    lines = [line for line in capfd.readouterr().err.splitlines() if "ec2.?" in line]
+    assert len(lines) == 1 and "forwarded unjudged: operation not identified" in lines[0]
+
+
+def test_a_judging_error_is_counted_and_named_once_without_its_message(moto_url, capfd):
+    def broken(_tf_type, _argument, value, _region):
+        if str(value).startswith("strict-error-"):  # not the warm-up's values
+            raise RuntimeError("a value from the request: secret-value-xyz")
+        return []
+
+    with FaultProxy(moto_url, strict=StrictChecker(check=broken)) as proxy:
+        logs = client("logs", proxy.url)
+        for i in range(2):
+            logs.create_log_group(logGroupName=f"strict-error-{uuid.uuid4().hex[:8]}-{i}")  # forwarded
+        seen = stats(proxy.url)["strict"]
+    assert seen["errors"] == 2 and seen["errors_by_call"] == {"logs.CreateLogGroup": 2}
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if "judging logs.CreateLogGroup failed" in line]
+    assert len(lines) == 1 and "RuntimeError at test_strict_unjudged.py:" in lines[0], err
+    assert "secret-value-xyz" not in err
+
+
+def test_the_exit_summary_prints_unjudged_errors_and_internal_counts(moto_url):
+    proc = subprocess.Popen([sys.executable, "-m", "matrix", "proxy", "--upstream", moto_url, "--strict"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        raw(url, "logs", b"{", {"X-Amz-Target": "Logs_20140328.CreateLogGroup",
+                                "Content-Type": "application/x-amz-json-1.1"})
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "0 internal error(s) (forwarded untouched), 0 upstream error(s)" in err, err
+    assert ('strict: 0 call(s) judged, 0 refused: {}; 1 forwarded unjudged: '
+            '{"logs.CreateLogGroup": {"malformed JSON body": 1}}; 0 judging error(s) (forwarded): {}') in err, err
+    assert "strict: logs.CreateLogGroup (POST) forwarded unjudged: malformed JSON body" in err, err
