@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from matrix.cells import Cell
 from matrix.chaos.scenarios import SURVIVE, ChaosNotes, HookContext, Scenario, scenario, with_expectation
-from matrix.clients import Access, ClientFactory
+from matrix.clients import THROTTLE_CODES, Access, ClientFactory
 from matrix.errors import StackmatrixError, UsageError
 from matrix.paths import PROJECT_ROOT, build_dir, synth_file
 from matrix.results import Attachment, CellResult, ErrorCategory, Status, Step, now_ms
@@ -47,6 +47,7 @@ class ChaosSettings(Protocol):
 
     chaos_seed: int
     chaos_backend: str  # proxy | localstack
+    skip_live: bool
 
 
 class ChaosCell(Protocol):
@@ -95,6 +96,20 @@ def chaos_scenario(fault: str | None, overrides: dict[str, str]) -> Scenario | N
     return chosen
 
 
+def observed_faults(counters: dict[str, dict[str, int]], rules: RuleSet) -> dict[str, Any]:
+    """What the cell's clients saw of faults injected out of our sight (LocalStack's Chaos API counts
+    nothing): attempts that were retried, plus final answers carrying a code the rules give. Marked
+    `observed` (never a count of injections); no latency figure: the live suite's durations show it."""
+    given = {r.code for r in rules.rules if r.effect in ("throttle", "error") and r.code}
+    if any(r.effect == "throttle" and not r.code for r in rules.rules):
+        given |= set(THROTTLE_CODES)  # a throttle rule without a code answers the service's own
+    retried = sum(counters.get("retries", {}).values())
+    failed = sum(n for key, n in counters.get("errors", {}).items() if key.split(":", 1)[-1] in given)
+    return {"total": retried + failed, "by_effect": {}, "by_service": {}, "by_rule": {}, "by_operation": {},
+            "observed": "retried or failed calls the cell's clients saw (LocalStack's Chaos API does not "
+                        "count the faults it injects)"}
+
+
 class ChaosDriver:
     def __init__(self, run: ChaosCell, scenario: Scenario) -> None:
         self.run = run
@@ -102,6 +117,7 @@ class ChaosDriver:
         self.proxy: FaultProxy | None = None
         self.hooks: FaultHooks | None = None
         self.localstack: LocalStackChaos | None = None
+        self.rules: RuleSet | None = None
         self.notes = ChaosNotes()
 
     # -- faults ------------------------------------------------------------------------------
@@ -112,7 +128,7 @@ class ChaosDriver:
         run, s = self.run, self.scenario
         if not s.rules:
             return access
-        rules = parse_rules(list(s.rules), source=f"scenario {s.name}", seed=run.options.chaos_seed)
+        rules = self.rules = parse_rules(list(s.rules), source=f"scenario {s.name}", seed=run.options.chaos_seed)
         fault_log = FaultLog(run.result.folder / "faults.jsonl")
         endpoint = access.endpoint  # None: a real account
         if run.options.chaos_backend == "localstack":
@@ -206,11 +222,13 @@ class ChaosDriver:
         counters = run.clients.counters.as_dict() if run.clients else {}
         source: FaultProxy | FaultHooks | None = self.proxy or self.hooks
         faults = source.fault_log.summary() if source is not None and source.fault_log else {}
+        if self.localstack is not None and self.rules is not None:
+            faults = observed_faults(counters, self.rules)
         live = steps.get("live suite")
         return {
             "scenario": s.name, "description": s.description, "expectation": s.expectation,
             "error_class": s.error_class, "needs_retries": s.needs_retries, "min_latency_ms": s.min_latency_ms,
-            "phases": run.phases, "live_ok": run.live_ok,
+            "phases": run.phases, "live_ok": run.live_ok, "live_skipped": run.options.skip_live,
             "live_seconds": live.seconds if live else None,
             "live_calls": sum((live.details.get("suite_api") or {}).get("calls", {}).values()) if live else 0,
             "destroy_ok": steps["destroy"].status == "passed" if "destroy" in steps else None,
@@ -235,7 +253,13 @@ class ChaosDriver:
         env = dict(os.environ, STACKMATRIX_CELL=json.dumps(run.cell.to_dict()), STACKMATRIX_CHAOS_REPORT=str(path),
                    STACKMATRIX_SUITE="chaos",
                    PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])))
-        proc = run_suite(run.suite_worker, "chaos", ["-rfE"], env, 300)
+        before = result.error  # what went wrong before judging (the suite judges it too)
+        try:
+            proc = run_suite(run.suite_worker, "chaos", ["-rfE"], env, 300)
+        except BaseException as exc:
+            step.status, step.stopped = Status.BROKEN, now_ms()
+            step.message = f"the chaos suite could not judge the cell: {type(exc).__name__}: {exc}"
+            raise
         result.attach("chaos suite output", proc.stdout[-20000:] + proc.stderr[-5000:], "chaos-suite.txt",
                       step=step)
         unmet = [ln.split("AssertionError: ", 1)[1] for ln in proc.stdout.splitlines()
@@ -254,9 +278,12 @@ class ChaosDriver:
         else:
             step.status = Status.FAILED
             step.message = f"expectation {kind} not met: " + "; ".join(unmet)[:1500]
-            result.status = Status.FAILED
-            category = (ErrorCategory.THROTTLING if kind == SURVIVE
-                        else self.scenario.error_class or ErrorCategory.PRODUCT_DEFECT)
-            result.error = {"step": "chaos expectations", "category": category, "message": step.message}
             run.say(step.message)
+            if before is not None and before.get("category") in (ErrorCategory.TIMEOUT, ErrorCategory.INTERRUPTED):
+                result.status = Status.BROKEN  # the cell never finished: its own cause stays the error
+            else:
+                result.status = Status.FAILED
+                category = (ErrorCategory.THROTTLING if kind == SURVIVE
+                            else self.scenario.error_class or ErrorCategory.PRODUCT_DEFECT)
+                result.error = {"step": "chaos expectations", "category": category, "message": step.message}
         result.save()
