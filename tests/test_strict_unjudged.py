@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import boto3
 import botocore.config
+import botocore.exceptions
 import pytest
 
 from matrix.chaos.proxy import FaultProxy
@@ -139,3 +140,23 @@ def test_the_exit_summary_prints_unjudged_errors_and_internal_counts(moto_url):
     assert ('strict: 0 call(s) judged, 0 refused: {}; 1 forwarded unjudged: '
             '{"logs.CreateLogGroup": {"malformed JSON body": 1}}; 0 judging error(s) (forwarded): {}') in err, err
     assert "strict: logs.CreateLogGroup (POST) forwarded unjudged: malformed JSON body" in err, err
+
+
+def test_a_reset_after_the_call_does_not_skip_the_judge(moto_url):
+    """`--strict --rules`: a reset drawn for after the call waits for the verdict. A call AWS would
+    refuse gets the refusal and never reaches the emulator; a valid one takes effect, then is reset."""
+    rules = [{"service": "logs", "operation": "PutRetentionPolicy", "effect": "reset", "when": "after"}]
+    with FaultProxy(moto_url, rules, strict=True) as proxy:
+        logs = client("logs", proxy.url)
+        group = f"strict-reset-{uuid.uuid4().hex[:8]}"
+        logs.create_log_group(logGroupName=group)
+        with pytest.raises(logs.exceptions.InvalidParameterException) as caught:
+            logs.put_retention_policy(logGroupName=group, retentionInDays=45)  # not a retention AWS offers
+        assert "x-stackmatrix-strict" in caught.value.response["ResponseMetadata"]["HTTPHeaders"]
+        found = client("logs", moto_url).describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+        assert "retentionInDays" not in found[0]  # the refused call never reached the emulator
+        with pytest.raises(botocore.exceptions.ConnectionClosedError):
+            logs.put_retention_policy(logGroupName=group, retentionInDays=30)
+        found = client("logs", moto_url).describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+        assert found[0]["retentionInDays"] == 30  # the valid call took effect, its answer was lost
+    assert [e["effect"] for e in proxy.fault_log.events()] == ["refuse", "reset"]

@@ -18,7 +18,9 @@ Parts:
                  log each fault to the `FaultLog`; then either answer with the protocol's error
                  (`protocol.error_response`), reset the connection, or forward. In strict mode a
                  call the `StrictChecker` wants (its body read only then) is judged first: a
-                 `Refusal` is answered like a fault and logged with effect "refuse". A call it
+                 `Refusal` is answered like a fault and logged with effect "refuse" (a `reset`
+                 fault drawn `when: "after"` waits for the verdict: a refused call is answered
+                 with the refusal, never forwarded, and no reset is logged). A call it
                  should judge and cannot (chunked, huge or malformed body; a mutating call to a
                  judged service whose operation is not identified) or whose judging fails is
                  forwarded, counted in `stats()` and named once per operation on stderr (`notice`:
@@ -569,24 +571,28 @@ class FaultProxy:
             self._count(credential_scope(headers, target.partition("?")[2])[1], headers)
         terminal: Fault | None = None
         for fault in faults:
-            self.fault_log.record_fault(fault, info, cell=self.cell, source="proxy")
             if fault.effect == "latency":
+                self.fault_log.record_fault(fault, info, cell=self.cell, source="proxy")
                 time.sleep(fault.latency_ms / 1000.0)
             else:
-                terminal = fault
+                terminal = fault  # RuleSet.evaluate draws at most one
         if terminal is not None and info is not None:
             if terminal.effect == "reset" and terminal.when == "before":
+                self.fault_log.record_fault(terminal, info, cell=self.cell, source="proxy")
                 self._reset(conn)
                 return False
             if terminal.effect in ("throttle", "error"):
+                self.fault_log.record_fault(terminal, info, cell=self.cell, source="proxy")
                 return self._answer_error(conn, rfile, info, terminal.code or "ServiceUnavailable",
                                           terminal.status or 503, terminal.message or "", terminal.rule.name,
                                           length, body, expect, client_keep)
+        # What is left of a terminal fault is a reset *after* the call took effect: the call is judged
+        # first (AWS would refuse it: it takes no effect, the refusal is answered, no reset is logged).
         answered_expect = False
-        if strict is not None and info is not None and terminal is None and not info.operation \
+        if strict is not None and info is not None and not info.operation \
                 and info.mutating and strict.judges_service(info.service):
             self._skip(info, "operation not identified")
-        if strict is not None and info is not None and terminal is None and strict.wants(info):
+        if strict is not None and info is not None and strict.wants(info):
             if body is None and isinstance(length, int) and length <= MAX_CLASSIFY_BODY:
                 if expect:  # the client waits for our go-ahead before it sends the body we must judge
                     conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -595,6 +601,8 @@ class FaultProxy:
             refusal = self._judge(strict, info, target, headers, body, length)
             if refusal is not None:
                 return self._answer_refusal(conn, info, refusal, client_keep)
+        if terminal is not None:
+            self.fault_log.record_fault(terminal, info, cell=self.cell, source="proxy")
         return self._forward(conn, rfile, method, start, raw, headers, length, body, expect, client_keep,
                              reset_after=terminal is not None, drop_expect=answered_expect)
 
