@@ -6,6 +6,8 @@ sees, retries or fails on).
 * a bucket write that does not end before `flush()`'s deadline fails the operation, never reports success;
 * after a failed bucket write, the next apply or destroy writes the state it read from the local copy to the
   bucket, even when it changes nothing (the bucket used to keep the old state, and errored.tfstate was deleted);
+* errored.tfstate never hides a newer local copy (`read_local()` keeps the higher serial), and a later bucket
+  write that succeeds removes it, so a run killed after one failed write loses nothing;
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from matrix.engines.embedded.engine import EmbeddedEngine, EngineOptions, Persis
 from matrix.state.backend import StateWriteFailed
 from matrix.state.tfstate import State
 from tests.test_engine_lifecycle import doc, vpc
+from tests.test_state_persist import _until
 
 
 @pytest.fixture
@@ -120,3 +123,53 @@ def test_a_destroy_that_changes_nothing_writes_the_state_a_failed_write_left_loc
     bucket = _bucket_state(again)
     assert bucket.addresses() == [] and bucket.serial == again.state.serial
     assert not again.backend.errored_path.is_file()
+
+
+# -- 3. errored.tfstate and the local copy ---------------------------------------------------------
+
+def _at(state: State, serial: int) -> str:
+    """A snapshot of `state` (same lineage) at `serial`."""
+    data = json.loads(state.snapshot())
+    data["serial"] = serial
+    return json.dumps(data)
+
+
+def test_the_newer_of_errored_state_and_local_copy_is_read(faulty, tmp_path):
+    engine = _engine(faulty, tmp_path, {})
+    engine.backend_check(bootstrap=True)
+    backend, state = engine.backend, State()
+    _change(state, 0)
+    backend.keep_errored(_at(state, 1))  # one failed write
+    backend.write_remote(_at(state, 2))  # a later one went through
+    backend.write_local(_at(state, 3))  # the latest change, then the process was killed
+    read, origin = backend.read()
+    assert (read.serial, origin) == (3, "local copy (newer than the bucket)")
+    backend.keep_errored(_at(state, 4))  # errored newer than the local copy: it wins
+    assert backend.read_local().serial == 4
+    backend.keep_errored(State().snapshot())  # an empty state of another lineage never hides the copy
+    assert backend.read_local().serial == 3
+
+
+def test_a_later_bucket_write_removes_the_errored_state_of_an_earlier_failed_one(faulty, proxy, tmp_path):
+    engine = _engine(faulty, tmp_path, {})
+    engine.backend_check(bootstrap=True)
+    backend, state = engine.backend, State()
+    proxy.set_rules([rule(service="s3", operation="PutObject", effect="error", code="AccessDenied", status=403,
+                          first=1)])
+    persister = Persister(backend, state, lambda _msg: None, interval=1.5)
+    try:
+        _change(state, 0)
+        persister.changed()
+        _until(lambda: persister.written_serial == 1)  # denied: kept in errored.tfstate
+        assert backend.errored_path.is_file() and persister.error is not None
+        _change(state, 1)
+        persister.changed()
+        _until(lambda: persister.writes == 1)  # within the interval: this one went through
+        assert not backend.errored_path.is_file()
+        _change(state, 2)
+        persister.changed()
+        read, _ = backend.read()  # what a run would read if this one were killed now (next write: 1.5 s)
+        assert read.serial == state.serial == 3
+    finally:
+        persister.close()
+        proxy.disarm()

@@ -12,7 +12,8 @@ respects our locks, we respect terraform's, and `terraform force-unlock` works o
 
 `StateBackend` also keeps a local copy of the state under build/state/<cell>/ after every change
 (atomic rename: matrix/files.py) and, when the bucket cannot be written, an `errored.tfstate` next to it, as
-terraform does; `read()` prefers whichever copy is newer (same lineage, higher serial).
+terraform does; `read_local()` takes the newer of those two and `read()` the newer of that and the bucket
+(same lineage, higher serial). errored.tfstate goes once a bucket write holds its serial or a later one.
 """
 
 from __future__ import annotations
@@ -246,14 +247,30 @@ class StateBackend:
                 f"{self.config.dynamodb_table} ({want}) does not match s3://{self.config.bucket}/{self.config.key}; "
                 "another writer may be mid-update. Retry, or fix the digest item if the state is known good")
 
+    @staticmethod
+    def _read_file(path: Path) -> State | None:
+        if not path.is_file():
+            return None
+        try:
+            return State.from_json(path.read_text(), str(path))
+        except StateError:
+            return None
+
     def read_local(self) -> State | None:
-        for path in (self.errored_path, self.local_path):
-            if path.is_file():
-                try:
-                    return State.from_json(path.read_text(), str(path))
-                except StateError:
-                    continue
-        return None
+        """The newer of errored.tfstate and the local copy (the local copy is written at every change, so
+        an errored.tfstate left by one failed write is older once later changes were made)."""
+        errored, local = self._read_file(self.errored_path), self._read_file(self.local_path)
+        if errored is None or local is None:
+            return local if errored is None else errored
+        if errored.lineage == local.lineage:
+            return errored if errored.serial > local.serial else local
+        if errored.is_empty():
+            return local
+        if local.is_empty():
+            return errored
+        raise StateConflict(
+            f"{self.errored_path} (lineage {errored.lineage}) and {self.local_path} (lineage {local.lineage}) "
+            "belong to different deployments; move the one that is wrong away")
 
     def read(self, bucket_may_be_gone: bool = False) -> tuple[State, str]:
         """The newest state among bucket and local copies: (state, where it came from)."""
@@ -299,7 +316,13 @@ class StateBackend:
         write_atomic(self.errored_path, snapshot)
         return self.errored_path
 
-    def clear_errored(self) -> None:
+    def clear_errored(self, lineage: str | None = None, serial: int | None = None) -> None:
+        """Remove errored.tfstate; with `lineage` and `serial` (a state the bucket now holds), only when the
+        bucket holds its serial or a later one of the same lineage."""
+        if lineage is not None and serial is not None:
+            errored = self._read_file(self.errored_path)
+            if errored is None or errored.lineage != lineage or errored.serial > serial:
+                return
         self.errored_path.unlink(missing_ok=True)
 
     # -- locks ---------------------------------------------------------------------------------

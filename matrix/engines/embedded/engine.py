@@ -189,6 +189,7 @@ class Persister:
                     self.backend.write_remote(snapshot)
                     self.writes += 1
                     self.error = None
+                    self.backend.clear_errored(self.state.lineage, serial)  # an earlier failure's copy is older
                 except Exception as exc:  # kept locally; reported by flush()
                     self.error = exc
                     path = self.backend.keep_errored(snapshot)
