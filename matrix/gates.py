@@ -43,7 +43,7 @@ from typing import Any
 
 from matrix.errors import UsageError
 from matrix.paths import build_dir
-from matrix.results import CellResult, now_ms
+from matrix.results import CellResult, Status, now_ms
 from reports.counters import totals
 
 FILENAME = "gates.json"
@@ -203,6 +203,12 @@ def _retries(result: CellResult) -> int:
     return totals(result.counters)["retries"]
 
 
+def _leaks_unchecked(cell: CellResult) -> bool:
+    """Torn down (a destroy step ran) without a leak check that passed: its leaks are unknown."""
+    names = {step.name: step.status for step in cell.steps}
+    return "destroy" in names and names.get("leak check") != Status.PASSED
+
+
 def evaluate(cells: Sequence[CellResult], limits: Mapping[str, float], narrowed: str = "") -> GateReport:
     """Every declared gate over the cells of a run (or of merged runs)."""
     total = len(cells)
@@ -234,6 +240,12 @@ def evaluate(cells: Sequence[CellResult], limits: Mapping[str, float], narrowed:
         elif key == "max_leaks":
             measured = sum(len(c.leaks) for c in cells)
             blame = [f"{c.cell}: {len(c.leaks)}" for c in cells if c.leaks]
+            unchecked = [c.cell for c in cells if _leaks_unchecked(c)]
+            if unchecked:  # a leak check that did not complete counts nothing: never "measured 0, met"
+                blame += [f"{cell}: not checked" for cell in unchecked]
+                detail = f"the leak check did not complete in {len(unchecked)} torn-down cell(s)"
+                results.append(GateResult(key, limit, measured, False, gate.measures, detail, blame))
+                continue
         else:  # min_cells
             verdicts = [c.cell for c in cells if c.status in VERDICTS]
             measured = len(verdicts)

@@ -15,7 +15,7 @@ import pytest
 from matrix.cells import DEFAULT_PROFILES, expand, profile_gates
 from matrix.errors import UsageError
 from matrix.gates import GATES, evaluate, narrowing
-from matrix.results import CellResult
+from matrix.results import CellResult, Step
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = DEFAULT_PROFILES.read_text()
@@ -71,6 +71,21 @@ def test_defaults_for_dev_prerelease_and_nightly():
 def _cell(cell: str, fault: str | None, status: str, retries: int = 0, seconds: float = 1.0) -> CellResult:
     return CellResult("r", cell, "us-east-1", "dev", fault, "moto", "embedded", "p", status=status, started=0,
                       stopped=int(seconds * 1000), counters={"retries": {"ec2": retries}})
+
+
+def test_max_leaks_is_never_met_on_cells_whose_leak_check_did_not_complete():
+    """A destroy that failed (or a leak check that broke) counts no leaks: the gate used to say
+    "measured 0, met" for leaks it never looked for."""
+    clean, broken, kept = _cell("a", None, "passed"), _cell("b", None, "broken"), _cell("c", None, "passed")
+    clean.steps = [Step("apply", status="passed"), Step("destroy", status="passed"),
+                   Step("leak check", status="passed")]
+    broken.steps = [Step("apply", status="passed"), Step("destroy", status="broken")]  # no leak check ran
+    kept.steps = [Step("apply", status="passed")]  # --keep: not torn down, nothing to check
+    gate = {r.key: r for r in evaluate([clean, kept], {"max_leaks": 0}).results}["max_leaks"]
+    assert gate.ok and gate.measured == 0
+    gate = {r.key: r for r in evaluate([clean, broken, kept], {"max_leaks": 0}).results}["max_leaks"]
+    assert gate.ok is False and gate.cells == ["b: not checked"]
+    assert "MISSED" in gate.line() and "the leak check did not complete in 1 torn-down cell(s)" in gate.line()
 
 
 def test_success_and_retries_follow_the_declared_expectation():
