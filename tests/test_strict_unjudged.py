@@ -160,3 +160,27 @@ def test_a_reset_after_the_call_does_not_skip_the_judge(moto_url):
         found = client("logs", moto_url).describe_log_groups(logGroupNamePrefix=group)["logGroups"]
         assert found[0]["retentionInDays"] == 30  # the valid call took effect, its answer was lost
     assert [e["effect"] for e in proxy.fault_log.events()] == ["refuse", "reset"]
+
+
+def test_a_refusal_echoing_a_control_character_still_parses(strict, moto_url):
+    """The refusal echoes the client's value; a character XML 1.0 cannot carry becomes U+FFFD, so
+    botocore reads AWS's error (ValidationError, InvalidParameterValue), not a ResponseParserError."""
+    iam = client("iam", strict.url)
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                                "Principal": {"Service": "ec2.amazonaws.com"}}]})
+    with pytest.raises(iam.exceptions.ClientError) as caught:
+        iam.create_role(RoleName="bad\x01name", AssumeRolePolicyDocument=policy)
+    assert caught.value.response["Error"]["Code"] == "ValidationError"
+    assert "'bad\ufffdname'" in caught.value.response["Error"]["Message"]
+    ec2 = client("ec2", strict.url)
+    with pytest.raises(ec2.exceptions.ClientError) as caught:
+        ec2.create_vpc(CidrBlock="10.0.0.0/8\x1b")
+    assert caught.value.response["Error"]["Code"] == "InvalidParameterValue"
+    assert "10.0.0.0/8\ufffd" in caught.value.response["Error"]["Message"]
+    # an injected fault's message goes through the same writer (S3's XML form)
+    rules = [{"service": "s3", "effect": "error", "code": "InternalError", "status": 500, "message": "bad\x00byte"}]
+    with FaultProxy(moto_url, rules) as chaos:
+        s3 = client("s3", chaos.url)
+        with pytest.raises(s3.exceptions.ClientError) as caught:
+            s3.list_buckets()
+    assert caught.value.response["Error"] == {"Code": "InternalError", "Message": "bad\ufffdbyte"}

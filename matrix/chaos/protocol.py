@@ -38,6 +38,8 @@ Writing an error (`error_response`), exactly as each protocol sends it, so that 
 * rest-xml (RestXMLParser, S3 form): `<Error><Code/><Message/><RequestId/><HostId/></Error>` with
   `x-amz-request-id` / `x-amz-id-2`; a HEAD answer has no body (botocore then reads the code from the
   status: "503", which it retries as a transient error, as with real S3).
+In every XML body, characters XML 1.0 cannot carry (control characters a refusal echoes from the
+client's value) are replaced by U+FFFD (`xml_text`), so the body always parses.
 Every answer carries `x-amzn-RequestId` (S3: `x-amz-request-id`) and `x-stackmatrix-fault: <rule>`
 (a strict refusal: `x-stackmatrix-strict: <rule>`).
 """
@@ -426,18 +428,18 @@ def error_response(info: RequestInfo, code: str, status: int, message: str, *, r
     """The error answer `info.service` would send for `code`, in its protocol's exact shape; `rule` goes
     in the `marker` header (x-stackmatrix-fault for injected faults, x-stackmatrix-strict for refusals)."""
     rid = req_id or request_id()
-    msg = escape(message)
+    msg = xml_text(message)
     headers: list[tuple[str, str]] = [("Date", _http_date())]
     proto = info.protocol
     if proto == "ec2":
-        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{escape(code)}</Code>'
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{xml_text(code)}</Code>'
                 f"<Message>{msg}</Message></Error></Errors><RequestID>{rid}</RequestID></Response>").encode()
         headers += [("Content-Type", "text/xml;charset=UTF-8"), ("x-amzn-RequestId", rid)]
     elif proto == "query":
         xmlns = SERVICES.get(info.service, {}).get("xmlns") or f"https://{info.service}.amazonaws.com/doc/"
         kind = "Sender" if status < 500 else "Receiver"
         body = (f'<ErrorResponse xmlns="{xmlns}">\n  <Error>\n    <Type>{kind}</Type>\n'
-                f"    <Code>{escape(code)}</Code>\n    <Message>{msg}</Message>\n  </Error>\n"
+                f"    <Code>{xml_text(code)}</Code>\n    <Message>{msg}</Message>\n  </Error>\n"
                 f"  <RequestId>{rid}</RequestId>\n</ErrorResponse>\n").encode()
         headers += [("Content-Type", "text/xml"), ("x-amzn-RequestId", rid)]
     elif proto in ("json", "rest-json", "unknown"):
@@ -451,7 +453,7 @@ def error_response(info: RequestInfo, code: str, status: int, message: str, *, r
             headers.append(("x-amz-crc32", str(zlib.crc32(body) & 0xFFFFFFFF)))
     else:  # rest-xml: S3
         host_id = base64.b64encode(os.urandom(48)).decode()
-        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{escape(code)}</Code><Message>{msg}</Message>'
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{xml_text(code)}</Code><Message>{msg}</Message>'
                 f"<RequestId>{rid}</RequestId><HostId>{host_id}</HostId></Error>").encode()
         headers += [("Content-Type", "application/xml"), ("x-amz-request-id", rid), ("x-amz-id-2", host_id)]
     if info.method == "HEAD":
@@ -460,6 +462,18 @@ def error_response(info: RequestInfo, code: str, status: int, message: str, *, r
     if rule:
         headers.append((marker, _header_safe(rule)))
     return ErrorResponse(status, headers, body)
+
+
+# What XML 1.0 cannot carry at all, even escaped (its `Char` production): C0 controls but tab, LF and
+# CR; lone surrogates (a body decoded with surrogateescape); U+FFFE and U+FFFF.
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(text: str) -> str:
+    """`text` as XML character data: escaped, and each character XML 1.0 cannot carry replaced by
+    U+FFFD (a refusal echoes the client's value, which may hold any character: unreplaced, the whole
+    error body would be unparseable and the client would see a parser error instead of AWS's error)."""
+    return escape(_NOT_XML_CHAR.sub("\ufffd", text))
 
 
 def _header_safe(text: str) -> str:
