@@ -8,6 +8,8 @@ sees, retries or fails on).
   bucket, even when it changes nothing (the bucket used to keep the old state, and errored.tfstate was deleted);
 * errored.tfstate never hides a newer local copy (`read_local()` keeps the higher serial), and a later bucket
   write that succeeds removes it, so a run killed after one failed write loses nothing;
+* the journal (pending.json) is read under the state lock: entries a run left after this engine was built
+  are adopted, not overwritten and duplicated;
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import pytest
 from matrix.chaos.proxy import FaultProxy
 from matrix.chaos.rules import rule
 from matrix.clients import ClientFactory
-from matrix.engines.embedded.engine import EmbeddedEngine, EngineOptions, Persister
+from matrix.engines.embedded.engine import EmbeddedEngine, EngineOptions, Journal, Persister
 from matrix.state.backend import StateWriteFailed
 from matrix.state.tfstate import State
 from tests.test_engine_lifecycle import doc, vpc
@@ -173,3 +175,32 @@ def test_a_later_bucket_write_removes_the_errored_state_of_an_earlier_failed_one
     finally:
         persister.close()
         proxy.disarm()
+
+
+# -- 4. the journal, read under the lock -----------------------------------------------------------
+
+ORPHAN_TAGS = {"Name": "rec-orphan"}
+
+
+def _orphan(engine: EmbeddedEngine, clients: ClientFactory) -> str:
+    """What a run that held the lock left when it died between CreateVpc and the state write: its own
+    journal entry on disk (written through its own Journal) and the VPC."""
+    args = {"cidr_block": "10.60.0.0/16", "tags": ORPHAN_TAGS, "tags_all": ORPHAN_TAGS, "region": "us-east-1"}
+    Journal(engine.journal.path).begin("aws_vpc.v", "aws_vpc", args, [])
+    return clients.client("ec2").create_vpc(CidrBlock="10.60.0.0/16", TagSpecifications=[
+        {"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "rec-orphan"}]}])["Vpc"]["VpcId"]
+
+
+def _named_orphans(clients: ClientFactory) -> list[str]:
+    vpcs = clients.client("ec2").describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["rec-orphan"]}])["Vpcs"]
+    return [v["VpcId"] for v in vpcs]
+
+
+def test_journal_entries_left_after_the_engine_was_built_are_adopted(faulty, tmp_path):
+    engine = _engine(faulty, tmp_path, vpc(tags=ORPHAN_TAGS))  # built: pending.json read (nothing yet)
+    engine.backend_check(bootstrap=True)
+    orphan = _orphan(engine, faulty)  # meanwhile, another run journaled, created, and died
+    engine.apply()
+    assert engine.state.get("aws_vpc.v")["id"] == orphan
+    assert _named_orphans(faulty) == [orphan], "adopted, not created a second time"
+    assert not engine.journal.path.exists()

@@ -241,11 +241,17 @@ class Journal:
         self.path = path
         self._lock = threading.Lock()
         self.entries: dict[str, dict[str, Any]] = {}
-        if path.is_file():
-            try:
-                self.entries = json.loads(path.read_text())
-            except ValueError:
-                self.entries = {}
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the entries on disk again: another run may have left some since this one was built."""
+        with self._lock:
+            self.entries = {}
+            if self.path.is_file():
+                try:
+                    self.entries = json.loads(self.path.read_text())
+                except ValueError:
+                    self.entries = {}
 
     def _save(self) -> None:
         if self.entries:
@@ -447,7 +453,10 @@ class EmbeddedEngine:
         return self._read(items, pool)
 
     def _adopt_pending(self, state: State) -> list[str]:
-        """Resources created by a run that died before recording them: find and record them."""
+        """Resources created by a run that died before recording them: find and record them. The journal
+        is read again here, under the state lock: a run that held the lock until after this engine was
+        built may have died leaving entries."""
+        self.journal.reload()
         adopted = []
         for address, entry in list(self.journal.entries.items()):
             if state.get(address) is not None:
