@@ -231,7 +231,8 @@ class StrictChecker:
 
     def __init__(self, check: Callable[..., list[Any]] | None = None) -> None:
         self._check = check
-        self.judged = 0
+        self.judged = 0                 # calls whose parameters were read and judged (under `_lock`:
+        self._lock = threading.Lock()   # every client connection of the proxy judges on its own thread)
         self._ready: threading.Event | None = None
 
     @property
@@ -288,7 +289,8 @@ class StrictChecker:
             params = parse_params(info, target, headers, body, shape)
         except BadParams as exc:
             raise Unjudged(f"malformed {exc.where}") from None  # the emulator answers it alone
-        self.judged += 1
+        with self._lock:
+            self.judged += 1
         for row in rows:
             value = _get(params, row.path)
             tf_type = row.type_for(params) if value is not _MISSING else None
