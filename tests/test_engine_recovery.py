@@ -10,6 +10,7 @@ sees, retries or fails on).
   write that succeeds removes it, so a run killed after one failed write loses nothing;
 * the journal (pending.json) is read under the state lock: entries a run left after this engine was built
   are adopted, not overwritten and duplicated;
+* destroy checks prevent_destroy after adopting the journal's resources, so an adopted one is refused too;
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import pytest
 from matrix.chaos.proxy import FaultProxy
 from matrix.chaos.rules import rule
 from matrix.clients import ClientFactory
-from matrix.engines.embedded.engine import EmbeddedEngine, EngineOptions, Journal, Persister
+from matrix.engines.embedded.engine import EmbeddedEngine, EngineOptions, Journal, Persister, PreventDestroy
 from matrix.state.backend import StateWriteFailed
 from matrix.state.tfstate import State
 from tests.test_engine_lifecycle import doc, vpc
@@ -204,3 +205,15 @@ def test_journal_entries_left_after_the_engine_was_built_are_adopted(faulty, tmp
     assert engine.state.get("aws_vpc.v")["id"] == orphan
     assert _named_orphans(faulty) == [orphan], "adopted, not created a second time"
     assert not engine.journal.path.exists()
+
+
+# -- 5. prevent_destroy after adoption -------------------------------------------------------------
+
+def test_destroy_refuses_an_adopted_resource_with_prevent_destroy(faulty, tmp_path):
+    engine = _engine(faulty, tmp_path, vpc(tags=ORPHAN_TAGS, lifecycle={"prevent_destroy": True}))
+    engine.backend_check(bootstrap=True)
+    orphan = _orphan(engine, faulty)  # in no state yet: only the journal names it
+    with pytest.raises(PreventDestroy, match=r"aws_vpc\.v has lifecycle\.prevent_destroy set"):
+        engine.destroy()
+    assert _named_orphans(faulty) == [orphan], "not destroyed"
+    assert _bucket_state(engine).get("aws_vpc.v")["id"] == orphan, "the adoption is recorded"

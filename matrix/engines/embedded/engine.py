@@ -816,11 +816,11 @@ class EmbeddedEngine:
         try:
             state, origin = self.backend.read(bucket_may_be_gone=True)
             self.state = state
-            self._check_prevent_destroy(state)
             persister = Persister(self.backend, state, self.log, self.options.state_persist_interval,
                                   stored=origin in ("bucket", "new"))
             if self._adopt_pending(state):
-                persister.changed()
+                persister.changed()  # recorded even if prevent_destroy stops the destroy below
+            self._check_prevent_destroy(state)  # adopted resources included
             managed = state.addresses()
             self.log(f"destroy: {len(managed)} resource(s) in state (from {origin})")
             with ThreadPoolExecutor(max_workers=self.options.concurrency, thread_name_prefix=f"{self.cell}-d") as pool:
