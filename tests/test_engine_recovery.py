@@ -11,6 +11,8 @@ sees, retries or fails on).
 * the journal (pending.json) is read under the state lock: entries a run left after this engine was built
   are adopted, not overwritten and duplicated;
 * destroy checks prevent_destroy after adopting the journal's resources, so an adopted one is refused too;
+* a lock write that took effect but whose answer was lost is retried by botocore and refused as a conflict:
+  the lock holds our ID, so it is ours (it used to fail with LockHeld naming the run's own lock ID).
 """
 
 from __future__ import annotations
@@ -217,3 +219,24 @@ def test_destroy_refuses_an_adopted_resource_with_prevent_destroy(faulty, tmp_pa
         engine.destroy()
     assert _named_orphans(faulty) == [orphan], "not destroyed"
     assert _bucket_state(engine).get("aws_vpc.v")["id"] == orphan, "the adoption is recorded"
+
+
+# -- 6. a lock write retried after its first attempt took effect -----------------------------------
+
+@pytest.mark.parametrize(("backend", "service", "operation"), [
+    ({}, "s3", "PutObject"),
+    (LOCK_IN_TABLE, "dynamodb", "PutItem"),
+    ({"dynamodb_table": "sm-rec-locks"}, "dynamodb", "PutItem"),  # both kinds: the file is taken first
+], ids=["lockfile", "table", "both"])
+def test_a_lock_write_whose_answer_was_lost_is_ours_after_the_retry(faulty, proxy, tmp_path, backend, service,
+                                                                   operation):
+    engine = _engine(faulty, tmp_path, {}, **backend)
+    engine.backend_check(bootstrap=True)
+    proxy.set_rules([rule(service=service, operation=operation, effect="reset", when="after", first=1)])
+    info = engine.backend.lock("OperationTypeApply", {"cell": "rec"})
+    proxy.disarm()
+    assert proxy.stats()["faults"]["by_operation"] == {f"{service}:{operation}": 1}  # the answer was lost once
+    assert info is not None
+    assert engine.backend.current_lock()["ID"] == info.ID
+    engine.backend.unlock(info.ID)
+    assert engine.backend.current_lock() is None

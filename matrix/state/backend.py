@@ -331,29 +331,39 @@ class StateBackend:
         return f"{self.config.key}.tflock"
 
     def current_lock(self) -> dict[str, Any] | None:
-        if self.config.use_lockfile:
+        holder = self._lockfile_holder() if self.config.use_lockfile else None
+        if holder is None and self.config.dynamodb_table:
+            holder = self._table_holder()
+        return holder
+
+    def _lockfile_holder(self) -> dict[str, Any] | None:
+        try:
+            body = self.s3.get_object(Bucket=self.config.bucket, Key=self.lockfile_key)["Body"].read()
+            return json.loads(body)
+        except ClientError as exc:
+            if _code(exc) == "NoSuchBucket":  # no bucket, no lock: say which bucket is missing
+                raise MissingStateBucket(self.config.bucket, self.config.region) from exc
+            if _code(exc) not in ("NoSuchKey", "404"):
+                raise
+        except ValueError:
+            return {"ID": "?", "Who": "unreadable lock file"}
+        return None
+
+    def _table_holder(self) -> dict[str, Any] | None:
+        item = self.ddb.get_item(TableName=self.config.dynamodb_table, ConsistentRead=True,
+                                 Key={"LockID": {"S": self.config.lock_path}}).get("Item")
+        if item and "Info" in item:
             try:
-                body = self.s3.get_object(Bucket=self.config.bucket, Key=self.lockfile_key)["Body"].read()
-                return json.loads(body)
-            except ClientError as exc:
-                if _code(exc) == "NoSuchBucket":  # no bucket, no lock: say which bucket is missing
-                    raise MissingStateBucket(self.config.bucket, self.config.region) from exc
-                if _code(exc) not in ("NoSuchKey", "404"):
-                    raise
+                return json.loads(item["Info"]["S"])
             except ValueError:
-                return {"ID": "?", "Who": "unreadable lock file"}
-        if self.config.dynamodb_table:
-            item = self.ddb.get_item(TableName=self.config.dynamodb_table, ConsistentRead=True,
-                                     Key={"LockID": {"S": self.config.lock_path}}).get("Item")
-            if item and "Info" in item:
-                try:
-                    return json.loads(item["Info"]["S"])
-                except ValueError:
-                    return {"ID": "?", "Who": "unreadable lock item"}
+                return {"ID": "?", "Who": "unreadable lock item"}
         return None
 
     def try_lock(self, info: LockInfo) -> bool:
-        """Take the lock described by `info` now, if nobody holds it; False when it is held."""
+        """Take the lock described by `info` now, if nobody holds it; False when it is held.
+
+        A conditional write refused as a conflict may be botocore's retry of our own write whose first
+        attempt took effect (its answer lost): the lock is then ours if it holds our ID."""
         got_file = False
         if self.config.use_lockfile:
             kw: dict[str, Any] = {"Bucket": self.config.bucket, "Key": self.lockfile_key,
@@ -365,18 +375,24 @@ class StateBackend:
                 self.s3.put_object(**kw)
                 got_file = True
             except ClientError as exc:
-                if _code(exc) in ("PreconditionFailed", "ConditionalRequestConflict") or _status(exc) in (409, 412):
+                if not (_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict")
+                        or _status(exc) in (409, 412)):
+                    raise
+                if (self._lockfile_holder() or {}).get("ID") != info.ID:
                     return False
-                raise
+                got_file = True  # our own write, retried
         if self.config.dynamodb_table:
             try:
                 self.ddb.put_item(TableName=self.config.dynamodb_table,
                                   Item={"LockID": {"S": self.config.lock_path}, "Info": {"S": info.to_json()}},
                                   ConditionExpression="attribute_not_exists(LockID)")
             except ClientError as exc:
+                conflict = _code(exc) == "ConditionalCheckFailedException"
+                if conflict and (self._table_holder() or {}).get("ID") == info.ID:
+                    return True  # our own write, retried
                 if got_file:
                     self._delete_lockfile()
-                if _code(exc) == "ConditionalCheckFailedException":
+                if conflict:
                     return False
                 if _code(exc) == "ResourceNotFoundException":
                     raise MissingLockTable(self.config.dynamodb_table, self.config.region) from exc
