@@ -1,6 +1,6 @@
 """The embedded engine's state after something went wrong (matrix/engines/embedded/engine.py,
 matrix/state/backend.py), against a real moto server behind a fault proxy of the test's own
-(matrix/chaos/proxy.py: a slow, refused or reset bucket call is a real HTTP exchange that botocore
+(matrix/chaos/proxy.py: a slow, refused or reset S3 or DynamoDB call is a real HTTP exchange that botocore
 sees, retries or fails on).
 
 * a bucket write that does not end before `flush()`'s deadline fails the operation, never reports success;
