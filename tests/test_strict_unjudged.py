@@ -30,8 +30,8 @@ AUTH = ("AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/{service}/aws4_r
         "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64)
 
 
-def client(service: str, url: str):
-    cfg = botocore.config.Config(retries={"mode": "standard", "total_max_attempts": 1})
+def client(service: str, url: str, **config):
+    cfg = botocore.config.Config(retries={"mode": "standard", "total_max_attempts": 1}, **config)
     return boto3.session.Session().client(service, endpoint_url=url, region_name="us-east-1", config=cfg, **CREDS)
 
 
@@ -184,3 +184,53 @@ def test_a_refusal_echoing_a_control_character_still_parses(strict, moto_url):
         with pytest.raises(s3.exceptions.ClientError) as caught:
             s3.list_buckets()
     assert caught.value.response["Error"] == {"Code": "InternalError", "Message": "bad\ufffdbyte"}
+
+
+def _refusal(call) -> tuple[str, str, str]:
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        call()
+    response = caught.value.response
+    return (response["Error"]["Code"], response["ResponseMetadata"]["HTTPHeaders"].get("x-stackmatrix-strict", ""),
+            response["Error"]["Message"].split(" [stackmatrix strict:")[0])
+
+
+def test_in_place_updates_are_judged_as_the_create_call_is(strict, moto_url):
+    iam = client("iam", strict.url)
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                                "Principal": {"Service": "ec2.amazonaws.com"}}]})
+    name = f"strict-update-{uuid.uuid4().hex[:8]}"
+    created = _refusal(lambda: iam.create_role(RoleName=name, AssumeRolePolicyDocument=policy,
+                                               MaxSessionDuration=50000))
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=policy)
+    assert _refusal(lambda: iam.update_role(RoleName=name, MaxSessionDuration=50000)) == created
+    assert created[:2] == ("ValidationError", "schema-range")
+    assert client("iam", moto_url).get_role(RoleName=name)["Role"]["MaxSessionDuration"] == 3600  # never reached
+    iam.update_role(RoleName=name, MaxSessionDuration=7200, Description="valid")  # a valid update passes
+    assert client("iam", moto_url).get_role(RoleName=name)["Role"]["MaxSessionDuration"] == 7200
+    too_long = "x" * 1001
+    described = _refusal(lambda: iam.create_role(RoleName=f"{name}-d", AssumeRolePolicyDocument=policy,
+                                                 Description=too_long))
+    assert _refusal(lambda: iam.update_role(RoleName=name, Description=too_long)) == described
+    assert _refusal(lambda: iam.update_role_description(RoleName=name, Description=too_long)) == described
+    unchecked = client("iam", strict.url, parameter_validation=False)  # as an SDK that checks no length sends it
+    assert _refusal(lambda: unchecked.put_role_permissions_boundary(RoleName=name, PermissionsBoundary="arn"))[:2] \
+        == ("ValidationError", "schema-length")
+
+    ec2 = client("ec2", strict.url)
+    vpc = client("ec2", moto_url).create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    assert _refusal(lambda: ec2.modify_vpc_tenancy(VpcId=vpc, InstanceTenancy="bogus"))[:2] \
+        == ("InvalidParameterValue", "schema-enum")
+    endpoint = client("ec2", moto_url).create_vpc_endpoint(
+        VpcId=vpc, ServiceName="com.amazonaws.us-east-1.s3", VpcEndpointType="Gateway")["VpcEndpoint"]["VpcEndpointId"]
+    assert _refusal(lambda: ec2.modify_vpc_endpoint(VpcEndpointId=endpoint, AddSecurityGroupIds=["bogus"]))[:2] \
+        == ("InvalidGroupId.Malformed", "schema-format")
+    assert _refusal(lambda: ec2.modify_vpc_endpoint(VpcEndpointId=endpoint, IpAddressType="bogus"))[:2] \
+        == ("InvalidParameterValue", "schema-enum")
+
+    logs = client("logs", strict.url)
+    group = f"strict-update-{uuid.uuid4().hex[:8]}"
+    logs.create_log_group(logGroupName=group)
+    assert _refusal(lambda: logs.associate_kms_key(logGroupName=group, kmsKeyId="bogus"))[:2] \
+        == ("InvalidParameterException", "schema-pattern")
+    assert _refusal(lambda: logs.tag_log_group(logGroupName=group, tags={"aws:owner": "x"}))[:2] \
+        == ("InvalidParameterException", "tag-reserved-prefix")

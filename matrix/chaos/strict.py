@@ -70,12 +70,31 @@ class Param:
         return self.tf_type(params) if callable(self.tf_type) else self.tf_type
 
 
-#: calls that set an argument the catalogue maps to another operation
+#: calls that set an argument the catalogue maps to another operation: tags, and the in-place updates
+#: (Terraform's update of the argument, or the same setting made by any client). A list an update adds
+#: to (`AddSubnetIds`) is judged item by item as the argument's list; what it removes is not judged.
 LATER_CALLS: dict[tuple[str, str], tuple[Param, ...]] = {
     ("iam", "UpdateAssumeRolePolicy"): (Param("PolicyDocument", "aws_iam_role", "assume_role_policy", "policy"),),
     ("iam", "TagRole"): (Param("Tags", "aws_iam_role", "tags", "tags"),),
+    ("iam", "UpdateRole"): (Param("Description", "aws_iam_role", "description"),
+                            Param("MaxSessionDuration", "aws_iam_role", "max_session_duration")),
+    ("iam", "UpdateRoleDescription"): (Param("Description", "aws_iam_role", "description"),),
+    ("iam", "PutRolePermissionsBoundary"): (Param("PermissionsBoundary", "aws_iam_role", "permissions_boundary"),),
     ("ec2", "CreateTags"): (Param("Tags", _tagged_type, "tags", "tags"),),
+    ("ec2", "ModifyVpcTenancy"): (Param("InstanceTenancy", "aws_vpc", "instance_tenancy"),),
+    ("ec2", "ModifyVpcEndpoint"): (
+        Param("PolicyDocument", "aws_vpc_endpoint", "policy", "policy"),
+        Param("AddRouteTableIds", "aws_vpc_endpoint", "route_table_ids", "list"),
+        Param("AddSubnetIds", "aws_vpc_endpoint", "subnet_ids", "list"),
+        Param("AddSecurityGroupIds", "aws_vpc_endpoint", "security_group_ids", "list"),
+        Param("IpAddressType", "aws_vpc_endpoint", "ip_address_type"),
+        Param("DnsOptions.DnsRecordIpType", "aws_vpc_endpoint", "dns_options.dns_record_ip_type"),
+        Param("DnsOptions.PrivateDnsOnlyForInboundResolverEndpoint", "aws_vpc_endpoint",
+              "dns_options.private_dns_only_for_inbound_resolver_endpoint"),
+        Param("PrivateDnsEnabled", "aws_vpc_endpoint", "private_dns_enabled")),
     ("logs", "TagResource"): (Param("tags", _log_group_arn, "tags", "tags"),),
+    ("logs", "TagLogGroup"): (Param("tags", "aws_cloudwatch_log_group", "tags", "tags"),),
+    ("logs", "AssociateKmsKey"): (Param("kmsKeyId", "aws_cloudwatch_log_group", "kms_key_id"),),
 }
 #: calls that take the same parameters as a mapped one
 SAME_AS = {("ec2", "ReplaceRoute"): ("ec2", "CreateRoute")}
