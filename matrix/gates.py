@@ -204,9 +204,14 @@ def _retries(result: CellResult) -> int:
 
 
 def _leaks_unchecked(cell: CellResult) -> bool:
-    """Torn down (a destroy step ran) without a leak check that passed: its leaks are unknown."""
+    """Torn down (a destroy step ran) without a leak check that completed: its leaks are unknown.
+
+    A check completed when it passed, or failed naming the leftovers it found (those count as leaks)."""
     names = {step.name: step.status for step in cell.steps}
-    return "destroy" in names and names.get("leak check") != Status.PASSED
+    if "destroy" not in names:
+        return False
+    check = names.get("leak check")
+    return not (check == Status.PASSED or (check == Status.FAILED and cell.leaks))
 
 
 def evaluate(cells: Sequence[CellResult], limits: Mapping[str, float], narrowed: str = "") -> GateReport:

@@ -86,6 +86,17 @@ def test_max_leaks_is_never_met_on_cells_whose_leak_check_did_not_complete():
     gate = {r.key: r for r in evaluate([clean, broken, kept], {"max_leaks": 0}).results}["max_leaks"]
     assert gate.ok is False and gate.cells == ["b: not checked"]
     assert "MISSED" in gate.line() and "the leak check did not complete in 1 torn-down cell(s)" in gate.line()
+    # a leak check that failed because it found leftovers did complete: its finds are counted, once
+    leaky = _cell("d", None, "failed")
+    leaky.steps = [Step("apply", status="passed"), Step("destroy", status="passed"),
+                   Step("leak check", status="failed")]
+    leaky.leaks = ["aws_vpc vpc-1", "aws_eip eipalloc-1"]
+    gate = {r.key: r for r in evaluate([clean, leaky], {"max_leaks": 0}).results}["max_leaks"]
+    assert gate.ok is False and gate.measured == 2 and gate.cells == ["d: 2"]
+    # ... but one that failed without naming what it found (it raised) counted nothing
+    leaky.leaks = []
+    gate = {r.key: r for r in evaluate([clean, leaky], {"max_leaks": 0}).results}["max_leaks"]
+    assert gate.ok is False and gate.cells == ["d: not checked"]
 
 
 def test_success_and_retries_follow_the_declared_expectation():
