@@ -253,7 +253,11 @@ class CellRun:
             self._remember_apply()
         if self.stop_all.is_set() or self.cancel.is_set():
             raise StackmatrixError("cancelled before the live suite")
-        if not opts.skip_live:
+        if opts.skip_live:  # said in every report: this cell's stack was deployed but not tested
+            self.result.steps.append(Step("live suite", status=Status.SKIPPED, stopped=now_ms(),
+                                          message="not run (--skip-live): the deployed stack was not tested"))
+            self.say("live suite: skipped (--skip-live)")
+        else:
             try:
                 self.step("live suite", lambda s: self._live_suite(s, access, stack_config))
                 self.live_ok = True

@@ -67,6 +67,10 @@ def test_keep_env_and_destroy(fresh_build):
     again = matrix(fresh_build, "run", "--profile", "dev", "--keep", "--skip-live")
     assert again.returncode == 0, again.stderr
     assert "no changes" in again.stderr
+    live = [s for s in json.loads((fresh_build / "cells" / "us-east-1-dev" / "result.json").read_text())["steps"]
+            if s["name"] == "live suite"]
+    assert [(s["status"], s["message"]) for s in live] == [
+        ("skipped", "not run (--skip-live): the deployed stack was not tested")]  # said, never silent
     gone = matrix(fresh_build, "destroy", "us-east-1-dev")
     assert gone.returncode == 0, gone.stderr
     assert "destroyed 33 resource(s); no leftovers" in gone.stderr
