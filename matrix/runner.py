@@ -65,6 +65,7 @@ from matrix.state.backend import LockHeld, MissingLockTable, MissingStateBucket,
 from matrix.suite_worker import SuiteWorker
 from matrix.suites import run_suite
 from matrix.targets.base import Deployment, Target
+from matrix.targets.strict_front import JudgingGaps, StrictFront, judging_gaps
 from stack.config import StackConfig
 
 T = TypeVar("T")
@@ -673,6 +674,7 @@ class RunResult:
     synth_failed: bool = False
     interrupted: bool = False
     gates: GateReport | None = None  # the quality gates over `results` (matrix/gates.py), once evaluated
+    strict_gaps: JudgingGaps | None = None  # what the strict front forwarded unjudged during the run
 
     @property
     def exit_code(self) -> int:
@@ -746,6 +748,8 @@ class Runner:
                 target.stop()
                 raise
         self.target_facts = target.describe()
+        front = target.front if isinstance(target.front, StrictFront) else None
+        judged_before = front.stats() if front is not None else None  # the front may serve other runs too
         self.progress(f"target: {target.name} at {target.endpoint or 'AWS'}; run {self.run_id}; "
                       f"{len(self.cells)} cell(s), {self.options.jobs} at a time")
         previous = self._install_signal_handlers()
@@ -771,11 +775,17 @@ class Runner:
         finally:
             self._restore_signal_handlers(previous)
             interrupted = self.stop_all.is_set()
+            gaps = judging_gaps(judged_before, front.stats(), str(StrictFront.stderr_path(front.name))) \
+                if front is not None else None
+            if gaps is not None and not gaps.empty and "strict" in self.target_facts:
+                self.target_facts["strict"] += "; WARNING " + "; ".join(
+                    line.removeprefix("WARNING strict: ") for line in gaps.lines())
             kept = any(r.deployment and r.deployment.kept for r in self.runs)
             target.stop(keep_running=kept)
             if kept and target.endpoint:
                 self.progress(f"target left running at {target.endpoint} for kept cells")
-        return RunResult(self.run_id, results, time.monotonic() - started, interrupted=interrupted)
+        return RunResult(self.run_id, results, time.monotonic() - started, interrupted=interrupted,
+                         strict_gaps=gaps)
 
     def _guarded(self, run: CellRun) -> CellResult:
         if self.stop_all.is_set():
@@ -843,6 +853,8 @@ def summarize(result: RunResult) -> list[str]:
     lines.append(f"{passed}/{len(result.results)} cell(s) passed in {result.seconds:.1f} s (run {result.run_id})")
     if result.gates is not None:
         lines += result.gates.lines()
+    if result.strict_gaps is not None:
+        lines += result.strict_gaps.lines()
     return lines
 
 
@@ -854,5 +866,6 @@ def write_run_record(result: RunResult, options: RunOptions, path: Path | None =
         "cells": [r.cell for r in result.results], "target": options.target, "engine": options.engine,
         "interrupted": result.interrupted, "synth_failed": result.synth_failed,
         "gates": result.gates.to_dict() if result.gates is not None else None,
+        "strict_gaps": result.strict_gaps.to_dict() if result.strict_gaps is not None else None,
     }, indent=2))
     return path

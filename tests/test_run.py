@@ -145,6 +145,30 @@ def test_a_timeout_during_the_live_suite_is_no_pass(fresh_build):
     assert steps.get("destroy") == "passed" and steps.get("leak check") == "passed", steps
 
 
+def test_a_call_the_strict_front_could_not_judge_is_named_by_the_run(fresh_build):
+    """A call the strict front forwards unjudged (here a PutRetentionPolicy whose body does not parse,
+    sent through the cell's endpoint as the live suite starts) is no silent pass: the run warns, naming
+    the operation and the reason, and records it in run.json and the report environment."""
+    out = matrix(fresh_build, "run", "--profile", "dev", "--bootstrap-backend", "--no-report",
+                 env={"PYTEST_ADDOPTS": "-p unjudged_live_call", "PYTHONPATH": str(ROOT / "tests")})
+    assert out.returncode == 0, out.stdout + out.stderr  # the cell itself passed: a warning, not a failure
+    warning = ("WARNING strict: 1 call(s) forwarded unjudged: logs.PutRetentionPolicy (malformed JSON body: 1): "
+               "AWS's constraints were not checked on them, only the emulator judged them")
+    assert warning in out.stdout, out.stdout
+    run = json.loads((fresh_build / "run.json").read_text())
+    gaps = run["strict_gaps"]
+    assert gaps["unjudged"] == {"logs.PutRetentionPolicy": {"malformed JSON body": 1}}, gaps
+    assert gaps["errors"] == {} and gaps["internal_errors"] == 0 and gaps["judged"] > 30, gaps
+    log = (fresh_build / "emulators" / "strict-moto.log").read_text()
+    assert "logs.PutRetentionPolicy" in log and "retentionInDays" not in log  # named, its body never logged
+    # a run without such a call says nothing of the kind, and records an empty account
+    again = matrix(fresh_build, "run", "--profile", "dev", "--bootstrap-backend", "--no-report")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "forwarded unjudged" not in again.stdout
+    gaps = json.loads((fresh_build / "run.json").read_text())["strict_gaps"]
+    assert gaps["unjudged"] == {} and gaps["judged"] > 30, gaps
+
+
 def test_a_known_emulator_gap_is_reported_as_such(tmp_path, moto_url, synth_root):
     """A state bucket made without default encryption: moto answers 404 where AWS (and LocalStack)
     encrypt by default. The live suite labels it "Emulator gap", the cell still passes."""

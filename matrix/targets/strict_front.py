@@ -20,6 +20,8 @@ later command finds it; its refusals go to build/emulators/strict-<name>.jsonl.
   `ORPHAN_GRACE` seconds of refused connections (`proxy --exit-with-upstream`); an emulator restarted
   within that time keeps its front.
 * `stop_named(name)`  stop the recorded front of an emulator that is being stopped.
+* `judging_gaps(before, after)`  what the front forwarded unjudged between two `stats()` (a run takes
+  one when its target started and one before it stops): the run summary warns about each such call.
 * `stop_user_emulator_fronts()`  when no kept cell is left (`matrix destroy`): stop the fronts of
   emulators the user runs.
 """
@@ -56,6 +58,65 @@ def stats(url: str, timeout: float = 2.0) -> dict[str, Any] | None:
             return json.loads(resp.read())
     except (OSError, ValueError):
         return None
+
+
+@dataclass
+class JudgingGaps:
+    """What the front forwarded without judging during one run (the difference of two `stats()`): calls
+    it should have judged and could not (`unjudged`: "service.Operation" -> reason -> count), calls whose
+    judging failed (`errors`: a bug of ours), requests it could not even classify (`internal`). AWS's
+    constraints were not checked on any of them: only the emulator judged them."""
+    judged: int = 0
+    unjudged: dict[str, dict[str, int]] | None = None
+    errors: dict[str, int] | None = None
+    internal: int = 0
+    log: str = ""  # the front's log, which names each such operation once
+
+    @property
+    def empty(self) -> bool:
+        return not (self.unjudged or self.errors or self.internal)
+
+    def lines(self) -> list[str]:
+        """The run summary's warnings ([] when every call the front should judge was judged)."""
+        out = []
+        if self.unjudged:
+            calls = "; ".join(f"{call} ({', '.join(f'{why}: {n}' for why, n in reasons.items())})"
+                              for call, reasons in sorted(self.unjudged.items()))
+            n = sum(sum(r.values()) for r in self.unjudged.values())
+            out.append(f"WARNING strict: {n} call(s) forwarded unjudged: {calls}: AWS's constraints were not "
+                       "checked on them, only the emulator judged them")
+        if self.errors:
+            calls = "; ".join(f"{call}: {n}" for call, n in sorted(self.errors.items()))
+            out.append(f"WARNING strict: judging failed on {sum(self.errors.values())} call(s), forwarded "
+                       f"unjudged: {calls} (a stackmatrix bug: please report it with {self.log or 'the front log'})")
+        if self.internal:
+            out.append(f"WARNING strict: {self.internal} request(s) could not be classified and were forwarded "
+                       f"untouched (a stackmatrix bug: please report it with {self.log or 'the front log'})")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"judged": self.judged, "unjudged": self.unjudged or {}, "errors": self.errors or {},
+                "internal_errors": self.internal}
+
+
+def judging_gaps(before: dict[str, Any] | None, after: dict[str, Any] | None, log: str = "") -> JudgingGaps | None:
+    """What the front left unjudged between two of its `stats()` (None when either is unknown: no front,
+    or it did not answer). The front is shared by the runs on its emulator: counts are differences."""
+    if not before or not after or before.get("strict") is None or after.get("strict") is None:
+        return None
+    was, now = before["strict"], after["strict"]
+    unjudged: dict[str, dict[str, int]] = {}
+    for call, reasons in (now.get("unjudged_by_call") or {}).items():
+        old = (was.get("unjudged_by_call") or {}).get(call, {})
+        grown = {why: n - old.get(why, 0) for why, n in reasons.items() if n > old.get(why, 0)}
+        if grown:
+            unjudged[call] = grown
+    errors = {call: n - (was.get("errors_by_call") or {}).get(call, 0)
+              for call, n in (now.get("errors_by_call") or {}).items()
+              if n > (was.get("errors_by_call") or {}).get(call, 0)}
+    internal = max(0, int(after.get("internal_errors", 0)) - int(before.get("internal_errors", 0)))
+    return JudgingGaps(max(0, int(now.get("judged", 0)) - int(was.get("judged", 0))), unjudged, errors,
+                       internal, log)
 
 
 @dataclass
@@ -110,7 +171,7 @@ class StrictFront:
 
     @classmethod
     def start(cls, name: str, upstream: str, port: int = 0, timeout: float = 60) -> StrictFront:
-        log = build_dir() / "emulators" / f"strict-{name}.log"
+        log = cls.stderr_path(name)
         log.parent.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "matrix", "proxy", "--upstream", upstream, "--strict", "--port", str(port),
                "--log", str(cls.log_path(name)), "--cell", f"strict-{name}",
@@ -129,6 +190,14 @@ class StrictFront:
         write_atomic(cls.record_path(name), json.dumps({"url": url, "pid": proc.pid, "upstream": front.upstream,
                                                         "started": time.time()}))
         return front
+
+    def stats(self) -> dict[str, Any] | None:
+        return stats(self.url)
+
+    @staticmethod
+    def stderr_path(name: str) -> Path:
+        """The front's own log (stderr): it names each operation it forwarded unjudged, once."""
+        return build_dir() / "emulators" / f"strict-{name}.log"
 
     def stop(self, timeout: float = 10) -> None:
         if self.pid and _alive(self.pid):
