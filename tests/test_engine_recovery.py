@@ -12,7 +12,11 @@ sees, retries or fails on).
   are adopted, not overwritten and duplicated;
 * destroy checks prevent_destroy after adopting the journal's resources, so an adopted one is refused too;
 * a lock write that took effect but whose answer was lost is retried by botocore and refused as a conflict:
-  the lock holds our ID, so it is ours (it used to fail with LockHeld naming the run's own lock ID).
+  the lock holds our ID, so it is ours (it used to fail with LockHeld naming the run's own lock ID);
+* a state write whose object landed and whose DynamoDB digest did not leaves a stale digest: the local
+  copies that hold the object byte for byte prove it ours, so the next apply reads it and writes object and
+  digest again (it used to refuse every later apply and destroy with StateConflict); without that proof
+  the mismatch is still refused, naming the digest that would fix it.
 """
 
 from __future__ import annotations
@@ -240,3 +244,49 @@ def test_a_lock_write_whose_answer_was_lost_is_ours_after_the_retry(faulty, prox
     assert engine.backend.current_lock()["ID"] == info.ID
     engine.backend.unlock(info.ID)
     assert engine.backend.current_lock() is None
+
+
+# -- 6. the digest write of a state write fails ------------------------------------------------------
+
+def test_a_failed_digest_write_is_repaired_by_the_next_apply(faulty, proxy, tmp_path):
+    import hashlib
+
+    from matrix.state.backend import StateBackend, StateConflict
+
+    engine = _engine(faulty, tmp_path, vpc(), **LOCK_IN_TABLE)
+    engine.apply()
+    backend, state = engine.backend, engine.state
+    assert state is not None
+    proxy.set_rules([rule(service="dynamodb", operation="PutItem", effect="error", code="AccessDeniedException",
+                          status=400)])  # the object lands, its digest does not
+    persister = Persister(backend, state, lambda _msg: None, interval=60.0)
+    try:
+        state.set_outputs({"probe": "1"})
+        persister.changed()
+        with pytest.raises(StateWriteFailed, match="AccessDeniedException"):
+            persister.flush(timeout=30)
+    finally:
+        persister.close()
+        proxy.disarm()
+    cfg = backend.config
+    body = backend.s3.get_object(Bucket=cfg.bucket, Key=cfg.key)["Body"].read()
+    assert json.loads(body)["outputs"] == {"probe": {"value": "1", "type": "string"}}  # the object landed
+
+    def digest() -> str:
+        item = backend.ddb.get_item(TableName=cfg.dynamodb_table, ConsistentRead=True,
+                                    Key={"LockID": {"S": f"{cfg.lock_path}-md5"}})["Item"]
+        return item["Digest"]["S"]
+
+    assert digest() != hashlib.md5(body).hexdigest()  # noqa: S324 - stale: what terraform would refuse
+    # elsewhere (no local copy holding these bytes) the mismatch is refused, naming the fix
+    with pytest.raises(StateConflict, match=f"give the item LockID={cfg.lock_path}-md5 the Digest "
+                                            f"{hashlib.md5(body).hexdigest()}"):  # noqa: S324
+        StateBackend(faulty, cfg, tmp_path / "elsewhere").read_remote()
+    # here the local copies prove it: the next apply reads it and writes object and digest again
+    again = _engine(faulty, tmp_path, vpc(), "v2", **LOCK_IN_TABLE)
+    again.apply()
+    body = backend.s3.get_object(Bucket=cfg.bucket, Key=cfg.key)["Body"].read()
+    assert digest() == hashlib.md5(body).hexdigest()  # noqa: S324 - terraform reads it again
+    assert json.loads(body)["serial"] == again.state.serial and not again.backend.errored_path.is_file()
+    assert StateBackend(faulty, cfg, tmp_path / "elsewhere").read_remote() is not None
+    assert again.destroy() == 1

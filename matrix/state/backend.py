@@ -14,6 +14,11 @@ respects our locks, we respect terraform's, and `terraform force-unlock` works o
 (atomic rename: matrix/files.py) and, when the bucket cannot be written, an `errored.tfstate` next to it, as
 terraform does; `read_local()` takes the newer of those two and `read()` the newer of that and the bucket
 (same lineage, higher serial). errored.tfstate goes once a bucket write holds its serial or a later one.
+
+A state write whose object landed but whose digest PutItem failed leaves a digest that no longer matches
+the object: terraform then refuses to read it. When the local copy or errored.tfstate holds exactly the
+object's bytes (this run's own write, proven byte for byte), `read()` accepts it and says so in its origin
+("bucket, stale digest"), so the engine writes state and digest again; any other mismatch is refused.
 """
 
 from __future__ import annotations
@@ -145,6 +150,7 @@ class StateBackend:
         self.local_path = self.local_dir / "terraform.tfstate"
         self.errored_path = self.local_dir / "errored.tfstate"
         self._write_lock = threading.Lock()
+        self.stale_digest = False  # the last read found a digest our own local copies prove stale
 
     @property
     def s3(self) -> Any:
@@ -231,6 +237,7 @@ class StateBackend:
             if _code(exc) == "NoSuchBucket":
                 raise MissingStateBucket(self.config.bucket, self.config.region) from exc
             raise
+        self.stale_digest = False
         if not body:
             return None
         if self.config.dynamodb_table:
@@ -241,11 +248,21 @@ class StateBackend:
         item = self.ddb.get_item(TableName=self.config.dynamodb_table, ConsistentRead=True,
                                  Key={"LockID": {"S": f"{self.config.lock_path}-md5"}}).get("Item")
         want = (item or {}).get("Digest", {}).get("S")
-        if want and want != hashlib.md5(body).hexdigest():  # noqa: S324 - terraform's own checksum
+        got = hashlib.md5(body).hexdigest()  # noqa: S324 - terraform's own checksum
+        if want and want != got:
+            if self._written_here(body):  # our write landed, its digest did not: the engine rewrites both
+                self.stale_digest = True
+                return
             raise StateConflict(
                 f"state data in S3 does not have the expected content: the checksum in "
                 f"{self.config.dynamodb_table} ({want}) does not match s3://{self.config.bucket}/{self.config.key}; "
-                "another writer may be mid-update. Retry, or fix the digest item if the state is known good")
+                "another writer may be mid-update, or a write's digest update failed on another machine. Retry; "
+                f"if the object is known good, give the item LockID={self.config.lock_path}-md5 the Digest "
+                f"{got} (what terraform expects)")
+
+    def _written_here(self, body: bytes) -> bool:
+        """The local copy or errored.tfstate holds exactly these bytes: a state this machine wrote."""
+        return any(path.is_file() and path.read_bytes() == body for path in (self.local_path, self.errored_path))
 
     @staticmethod
     def _read_file(path: Path) -> State | None:
@@ -293,7 +310,7 @@ class StateBackend:
         if local and (remote is None or local.serial > remote.serial):
             return local, "local copy (newer than the bucket)"
         if remote:
-            return remote, "bucket"
+            return remote, "bucket, stale digest" if self.stale_digest else "bucket"
         return State(), "new"
 
     def write_local(self, snapshot: str) -> None:
