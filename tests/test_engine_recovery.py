@@ -16,7 +16,9 @@ sees, retries or fails on).
 * a state write whose object landed and whose DynamoDB digest did not leaves a stale digest: the local
   copies that hold the object byte for byte prove it ours, so the next apply reads it and writes object and
   digest again (it used to refuse every later apply and destroy with StateConflict); without that proof
-  the mismatch is still refused, naming the digest that would fix it.
+  the mismatch is still refused, naming the digest that would fix it;
+* releasing a lock deletes only the lock it checked (S3 `If-Match` on the lock file's ETag, a DynamoDB
+  condition on the item's Info): a lock another process took between the check and the delete stays.
 """
 
 from __future__ import annotations
@@ -246,7 +248,7 @@ def test_a_lock_write_whose_answer_was_lost_is_ours_after_the_retry(faulty, prox
     assert engine.backend.current_lock() is None
 
 
-# -- 6. the digest write of a state write fails ------------------------------------------------------
+# -- 7. the digest write of a state write fails ------------------------------------------------------
 
 def test_a_failed_digest_write_is_repaired_by_the_next_apply(faulty, proxy, tmp_path):
     import hashlib
@@ -290,3 +292,52 @@ def test_a_failed_digest_write_is_repaired_by_the_next_apply(faulty, proxy, tmp_
     assert json.loads(body)["serial"] == again.state.serial and not again.backend.errored_path.is_file()
     assert StateBackend(faulty, cfg, tmp_path / "elsewhere").read_remote() is not None
     assert again.destroy() == 1
+
+
+# -- 8. a lock taken by another process while ours is being released ---------------------------------
+
+@pytest.mark.parametrize(("backend", "service", "operation"), [
+    ({}, "s3", "DeleteObject"),
+    (LOCK_IN_TABLE, "dynamodb", "DeleteItem"),
+], ids=["lockfile", "table"])
+def test_releasing_a_lock_never_deletes_one_another_process_took_meanwhile(faulty, proxy, cell_access, tmp_path,
+                                                                          backend, service, operation):
+    import threading
+    import time
+
+    from matrix.errors import StackmatrixError
+    from matrix.state.backend import LockInfo, StateBackend
+
+    engine = _engine(faulty, tmp_path, {}, **backend)
+    engine.backend_check(bootstrap=True)
+    ours = engine.backend.lock("OperationTypeApply", {"cell": "rec"})
+    assert ours is not None
+    # our release's delete waits in the proxy; meanwhile another process (its own clients, no proxy)
+    # force-unlocks our lock and takes its own
+    proxy.set_rules([rule(name="slow-delete", service=service, operation=operation, effect="latency",
+                          latency_ms=1500)])
+    failure: list[BaseException] = []
+
+    def release() -> None:
+        try:
+            engine.backend.unlock(ours.ID)
+        except BaseException as exc:  # handed to the test thread
+            failure.append(exc)
+
+    releasing = threading.Thread(target=release)
+    releasing.start()
+    deadline = time.monotonic() + 10
+    while proxy.stats()["rule_counters"]["slow-delete"]["matched"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    other = StateBackend(ClientFactory(cell_access), engine.backend.config, tmp_path / "other")
+    other.unlock(ours.ID, force=True)
+    theirs = LockInfo.new("OperationTypeApply", engine.backend.config.lock_path, {"cell": "other"})
+    assert other.try_lock(theirs)
+    releasing.join(timeout=30)
+    proxy.disarm()
+    assert len(failure) == 1 and isinstance(failure[0], StackmatrixError), failure
+    assert f"changed while lock ID {ours.ID!r} was being released" in str(failure[0])
+    assert "another process took it; nothing of theirs was released" in str(failure[0])
+    assert other.current_lock()["ID"] == theirs.ID  # their lock holds
+    other.unlock(theirs.ID)
+    assert other.current_lock() is None

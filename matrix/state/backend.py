@@ -354,17 +354,23 @@ class StateBackend:
         return holder
 
     def _lockfile_holder(self) -> dict[str, Any] | None:
+        return self._lockfile()[0]
+
+    def _lockfile(self) -> tuple[dict[str, Any] | None, str]:
+        """The lock file's holder and its ETag (what a conditional delete names), or (None, "")."""
         try:
-            body = self.s3.get_object(Bucket=self.config.bucket, Key=self.lockfile_key)["Body"].read()
-            return json.loads(body)
+            got = self.s3.get_object(Bucket=self.config.bucket, Key=self.lockfile_key)
         except ClientError as exc:
             if _code(exc) == "NoSuchBucket":  # no bucket, no lock: say which bucket is missing
                 raise MissingStateBucket(self.config.bucket, self.config.region) from exc
             if _code(exc) not in ("NoSuchKey", "404"):
                 raise
+            return None, ""
+        etag = str(got.get("ETag", ""))
+        try:
+            return json.loads(got["Body"].read()), etag
         except ValueError:
-            return {"ID": "?", "Who": "unreadable lock file"}
-        return None
+            return {"ID": "?", "Who": "unreadable lock file"}, etag
 
     def _table_holder(self) -> dict[str, Any] | None:
         item = self.ddb.get_item(TableName=self.config.dynamodb_table, ConsistentRead=True,
@@ -436,28 +442,68 @@ class StateBackend:
                 time.sleep(min(delay, max(timeout - waited, 0.0)))
             delay = min(delay * 1.5, 5.0)
 
-    def _delete_lockfile(self) -> None:
+    def _delete_lockfile(self, etag: str = "") -> bool:
+        """Delete the lock file; with `etag`, only that version of it (S3 conditional delete, `If-Match`):
+        False when it was replaced meanwhile (another process took the lock), and nothing was deleted."""
+        kw: dict[str, Any] = {"Bucket": self.config.bucket, "Key": self.lockfile_key}
+        if etag:
+            kw["IfMatch"] = etag
         try:
-            self.s3.delete_object(Bucket=self.config.bucket, Key=self.lockfile_key)
+            self.s3.delete_object(**kw)
         except ClientError as exc:
+            if etag and (_code(exc) == "PreconditionFailed" or _status(exc) == 412):
+                return False
+            if etag and (_code(exc) == "NotImplemented" or _status(exc) == 501):
+                # no conditional delete here (LocalStack's community S3 answers NotImplemented; AWS and moto
+                # honour If-Match): check the ETag again, then delete, as terraform always does
+                return self._lockfile()[1] == etag and self._delete_lockfile()
             if _code(exc) not in ("NoSuchKey", "404", "NoSuchBucket"):
                 raise
+        return True
+
+    def _replaced(self, lock_id: str, holder: dict[str, Any] | None) -> StackmatrixError:
+        return StackmatrixError(
+            f"the lock on {self.config.lock_path} changed while lock ID {lock_id!r} was being released (now "
+            f"{'held by ' + str(holder.get('Who')) + ', ID ' + repr(holder.get('ID')) if holder else 'free'}): "
+            "another process took it; nothing of theirs was released")
 
     def unlock(self, lock_id: str, force: bool = False) -> None:
-        """Release the lock `lock_id`; refuse (StackmatrixError) when someone else holds it."""
-        holder = self.current_lock()
+        """Release the lock `lock_id`; refuse (StackmatrixError) when someone else holds it.
+
+        Each delete is conditional on the lock read for the check (the lock file's ETag, the table item's
+        Info): a lock another process took between the check and the delete is never released."""
+        holder, etag = self._lockfile() if self.config.use_lockfile else (None, "")
+        if holder is None and self.config.dynamodb_table:
+            holder = self._table_holder()
         if holder is None:
             return
         if holder.get("ID") != lock_id:
             raise StackmatrixError(
                 f"lock ID {lock_id!r} does not match the lock held on {self.config.lock_path} "
                 f"(ID {holder.get('ID')!r}, held by {holder.get('Who')}); nothing was released")
-        if self.config.use_lockfile:
-            self._delete_lockfile()
+        if etag and not self._delete_lockfile(etag):
+            raise self._replaced(lock_id, self._lockfile_holder())
         if self.config.dynamodb_table:
+            item = self.ddb.get_item(TableName=self.config.dynamodb_table, ConsistentRead=True,
+                                     Key={"LockID": {"S": self.config.lock_path}}).get("Item")
+            info = (item or {}).get("Info", {}).get("S")
+            if info is None:
+                return  # nothing in the table (the lock file held it, or it was released meanwhile)
+            try:
+                ours = json.loads(info).get("ID") == lock_id
+            except (ValueError, AttributeError):
+                ours = False
+            if not ours:
+                raise self._replaced(lock_id, self._table_holder())
             try:
                 self.ddb.delete_item(TableName=self.config.dynamodb_table,
-                                     Key={"LockID": {"S": self.config.lock_path}})
+                                     Key={"LockID": {"S": self.config.lock_path}},
+                                     ConditionExpression="Info = :info",
+                                     ExpressionAttributeValues={":info": {"S": info}})
             except ClientError as exc:
+                if _code(exc) == "ConditionalCheckFailedException":
+                    if self._table_holder() is not None:
+                        raise self._replaced(lock_id, self._table_holder()) from exc
+                    return  # released meanwhile (force-unlocked): nothing left to release
                 if _code(exc) != "ResourceNotFoundException":
                     raise
