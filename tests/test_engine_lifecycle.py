@@ -100,7 +100,7 @@ def test_prevent_destroy_refuses_a_replacement_and_a_destroy_before_any_change(c
     vid = engine.state.get("aws_vpc.v")["id"]
     before = cell.mutations()
     with pytest.raises(PreventDestroy, match=r"aws_vpc\.v has lifecycle\.prevent_destroy set, but cidr_block "
-                                             r"forces its replacement; nothing was changed"):
+                                             r"forces its replacement; no resource was destroyed or changed"):
         cell.apply(vpc(cidr="10.61.0.0/16", lifecycle={"prevent_destroy": True}))
     with pytest.raises(PreventDestroy, match="destroy would destroy it"):
         cell.engine(doc(vpc(lifecycle={"prevent_destroy": True}), cell.bucket)).destroy()

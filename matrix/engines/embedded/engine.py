@@ -275,8 +275,8 @@ class PreventDestroy(StackmatrixError):
 
     def __init__(self, address: str, why: str) -> None:
         super().__init__(f"Instance cannot be destroyed: {address} has lifecycle.prevent_destroy set, but {why}; "
-                         "nothing was changed (remove prevent_destroy, or change the configuration so that it "
-                         "is not destroyed)")
+                         "no resource was destroyed or changed (remove prevent_destroy, or change the configuration "
+                         "so that it is not destroyed)")
         self.address = address
 
 
