@@ -196,7 +196,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             write_run_sarif,
         )
 
-        print(describe(*write_run_sarif(cells, profile_suppressions(args.profiles))))
+        gaps = result.strict_gaps.notifications() if result.strict_gaps is not None else []
+        print(describe(*write_run_sarif(cells, profile_suppressions(args.profiles), notifications=gaps)))
         if not args.no_report:
             from reports.build import build_report  # lazy: loaded by its command only
 

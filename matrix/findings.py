@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -241,10 +241,12 @@ def run_findings(cells: Sequence[Any]) -> tuple[list[FindingInfo], list[Source]]
 
 
 def write_run_sarif(cells: Sequence[Any], suppressions: Sequence[Suppression] = (),
-                    path: Path | None = None) -> tuple[Path, dict[str, Any]]:
-    """build/findings.sarif for the run; returns the path and the log."""
+                    path: Path | None = None,
+                    notifications: Sequence[Mapping[str, str]] = ()) -> tuple[Path, dict[str, Any]]:
+    """build/findings.sarif for the run; returns the path and the log. `notifications`: what the run could
+    not check (matrix/targets/strict_front.py `JudgingGaps.notifications()`)."""
     findings, sources = run_findings(cells)
-    log = build_log(findings, sources, PROJECT_ROOT, suppressions=suppressions)
+    log = build_log(findings, sources, PROJECT_ROOT, suppressions=suppressions, notifications=notifications)
     return write(log, path or build_dir() / SARIF_NAME), log
 
 
@@ -254,4 +256,7 @@ def describe(path: Path, log: dict[str, Any]) -> str:
     stages = sorted({r["properties"]["stage"] for r in results})
     what = f"{len(results)} result(s)" + (f", {held} suppressed" if held else "") + \
         (f" ({', '.join(stages)})" if stages else "")
+    notes = [n for inv in log["runs"][0].get("invocations", []) for n in inv.get("toolExecutionNotifications", [])]
+    if notes:
+        what += f"; {len(notes)} tool notification(s): what the run could not check"
     return f"findings: {path} ({what})"

@@ -16,7 +16,8 @@ Parts, in the order `build_log()` uses them:
 * `build_log()`   findings -> one SARIF run: the tool with its rules (help text with the fix, help URI
                   to the AWS source, level from the rule's severity), one result per finding and
                   location (the cells that share it listed), stable `partialFingerprints` (rule,
-                  address, argument, file: no line numbers, no run ids) and suppressions.
+                  address, argument, file: no line numbers, no run ids) and suppressions; what the
+                  run could not check (the strict front's unjudged calls) as tool execution notifications.
 """
 
 from __future__ import annotations
@@ -397,8 +398,12 @@ def locate(findings: Iterable[Any], sources: Sequence[Source], root: Path,
 
 def build_log(findings: Iterable[Any], sources: Sequence[Source], root: Path, *,
               rules: Mapping[str, Any] | None = None, suppressions: Sequence[Suppression] = (),
-              located: Sequence[Located] | None = None) -> dict[str, Any]:
-    """The SARIF 2.1.0 log of `findings` (see the module docstring); pass `located` to reuse `locate()`."""
+              located: Sequence[Located] | None = None,
+              notifications: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:
+    """The SARIF 2.1.0 log of `findings` (see the module docstring); pass `located` to reuse `locate()`.
+
+    `notifications` ({"id", "level", "text"}) are what the tool could not check, not findings about the
+    code: they go to the run's invocation as `toolExecutionNotifications`."""
     root = Path(root).resolve()
     located = list(located) if located is not None else locate(findings, sources, root, suppressions)
     infos: dict[str, RuleInfo] = {}
@@ -418,12 +423,17 @@ def build_log(findings: Iterable[Any], sources: Sequence[Source], root: Path, *,
     driver = {"name": "stackmatrix", "version": _tool_version(), "semanticVersion": _tool_version(),
               "informationUri": _information_uri(),
               "rules": [_rule_descriptor(infos[r], first_fix.get(r, "")) for r in rule_ids]}
-    return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [{
+    run: dict[str, Any] = {
         "tool": {"driver": driver},
         "originalUriBaseIds": {SRCROOT: {"uri": root.as_uri() + "/"}},
         "columnKind": "unicodeCodePoints",
         "results": results,
-    }]}
+    }
+    if notifications:
+        run["invocations"] = [{"executionSuccessful": True, "toolExecutionNotifications": [
+            {"level": LEVELS.get(n["level"], "warning"), "message": {"text": n["text"]}, "descriptor": {"id": n["id"]}}
+            for n in notifications]}]
+    return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
 
 
 def _bare(address: str) -> str:

@@ -161,12 +161,23 @@ def test_a_call_the_strict_front_could_not_judge_is_named_by_the_run(fresh_build
     assert gaps["errors"] == {} and gaps["internal_errors"] == 0 and gaps["judged"] > 30, gaps
     log = (fresh_build / "emulators" / "strict-moto.log").read_text()
     assert "logs.PutRetentionPolicy" in log and "retentionInDays" not in log  # named, its body never logged
+    # findings.sarif says it too, as a tool execution notification (not a finding about the code), valid SARIF
+    from tests.sarif.test_sarif import validate
+
+    sarif = json.loads((fresh_build / "findings.sarif").read_text())
+    notes = sarif["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert [(n["descriptor"]["id"], n["level"]) for n in notes] == [("strict-unjudged", "warning")]
+    assert notes[0]["message"]["text"].startswith("strict: 1 call(s) forwarded unjudged: logs.PutRetentionPolicy")
+    assert "1 tool notification(s): what the run could not check" in out.stdout
+    checked = validate(fresh_build / "findings.sarif")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
     # a run without such a call says nothing of the kind, and records an empty account
     again = matrix(fresh_build, "run", "--profile", "dev", "--bootstrap-backend", "--no-report")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "forwarded unjudged" not in again.stdout
     gaps = json.loads((fresh_build / "run.json").read_text())["strict_gaps"]
     assert gaps["unjudged"] == {} and gaps["judged"] > 30, gaps
+    assert "invocations" not in json.loads((fresh_build / "findings.sarif").read_text())["runs"][0]
 
 
 def test_a_known_emulator_gap_is_reported_as_such(tmp_path, moto_url, synth_root):

@@ -94,6 +94,14 @@ class JudgingGaps:
                        f"untouched (a stackmatrix bug: please report it with {self.log or 'the front log'})")
         return out
 
+    def notifications(self) -> list[dict[str, str]]:
+        """The same, as SARIF tool execution notifications (build/findings.sarif): id, level, text."""
+        ids = ("strict-unjudged", "warning"), ("strict-judging-error", "error"), ("proxy-internal-error", "error")
+        kinds = (bool(self.unjudged), bool(self.errors), bool(self.internal))
+        return [{"id": rid, "level": level, "text": line.removeprefix("WARNING ")}
+                for (rid, level), line in zip([k for k, on in zip(ids, kinds, strict=True) if on], self.lines(),
+                                              strict=True)]
+
     def to_dict(self) -> dict[str, Any]:
         return {"judged": self.judged, "unjudged": self.unjudged or {}, "errors": self.errors or {},
                 "internal_errors": self.internal}
