@@ -17,6 +17,9 @@ sees, retries or fails on).
   copies that hold the object byte for byte prove it ours, so the next apply reads it and writes object and
   digest again (it used to refuse every later apply and destroy with StateConflict); without that proof
   the mismatch is still refused, naming the digest that would fix it;
+* a create_before_destroy replacement that died before its new object was recorded: the journal's search
+  finds the deposed old object, which is not adopted as current (the plan then deleted it as deposed
+  while the state named it as the current object);
 * releasing a lock deletes only the lock it checked (S3 `If-Match` on the lock file's ETag, a DynamoDB
   condition on the item's Info): a lock another process took between the check and the delete stays.
 """
@@ -341,3 +344,26 @@ def test_releasing_a_lock_never_deletes_one_another_process_took_meanwhile(fault
     assert other.current_lock()["ID"] == theirs.ID  # their lock holds
     other.unlock(theirs.ID)
     assert other.current_lock() is None
+
+
+# -- 9. an interrupted create_before_destroy replacement ---------------------------------------------
+
+def test_the_deposed_object_is_never_adopted_as_the_current_one(faulty, tmp_path):
+    engine = _engine(faulty, tmp_path, vpc(tags=ORPHAN_TAGS, lifecycle={"create_before_destroy": True}))
+    engine.apply()
+    state = engine.state
+    assert state is not None
+    old = state.get("aws_vpc.v")["id"]
+    # a replacement deposed the old object and journaled the new one's create, then died before CreateVpc
+    state.depose("aws_vpc.v")
+    engine.backend.write_local(state.snapshot())
+    engine.backend.write_remote(state.snapshot())
+    args = {"cidr_block": "10.60.0.0/16", "tags": ORPHAN_TAGS, "tags_all": ORPHAN_TAGS, "region": "us-east-1"}
+    Journal(engine.journal.path).begin("aws_vpc.v", "aws_vpc", args, [])
+    again = _engine(faulty, tmp_path, vpc(tags=ORPHAN_TAGS, lifecycle={"create_before_destroy": True}), "v2")
+    again.apply()
+    current = again.state.get("aws_vpc.v")["id"]
+    assert current != old and again.state.deposed() == []  # a new object; the deposed one deleted
+    assert _named_orphans(faulty) == [current], "the state's object exists, the old one is gone"
+    assert again.destroy() == 1
+    assert _named_orphans(faulty) == []

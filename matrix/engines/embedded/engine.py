@@ -458,6 +458,7 @@ class EmbeddedEngine:
         built may have died leaving entries."""
         self.journal.reload()
         adopted = []
+        deposed = {(address, attrs.get("id")) for address, _key, attrs, _deps in state.deposed()}
         for address, entry in list(self.journal.entries.items()):
             if state.get(address) is not None:
                 self.journal.end(address)
@@ -465,6 +466,14 @@ class EmbeddedEngine:
             handler = HANDLERS.get(entry["type"])
             args = entry["args"]
             found = handler.find(self._op_ctx(args.get("region")), args) if handler else None
+            if found and (address, found.get("id")) in deposed:
+                # a create_before_destroy replacement died before its new object was recorded: what the
+                # search found is the deposed old object; adopting it as current would have the plan
+                # delete it as deposed while the state names it as current
+                self.log(f"{address}: the object found for the interrupted create ({found.get('id')}) is its "
+                         "deposed predecessor: not adopted (a new object is created; the leak check finds any "
+                         "other object the interrupted run left)")
+                found = None
             if found:
                 state.set(address, {**args, **found}, entry.get("dependencies"))
                 adopted.append(address)
