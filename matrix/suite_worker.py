@@ -56,7 +56,7 @@ from matrix.paths import PROJECT_ROOT, build_dir
 from matrix.procs import running
 
 READY = "stackmatrix-suite-worker ready"
-IDLE_SECONDS = 15 * 60  # a kept worker's life without a request (the synth daemon's too)
+IDLE_SECONDS = 15 * 60  # a kept worker's life without a request; the synth daemon (matrix/synthd.py) uses it too
 START_SECONDS = 120.0  # a worker not ready by then is stopped; the suites run as processes
 # the services the suites call: their models are loaded once in the worker, before any fork
 WARM_SERVICES = ("ec2", "iam", "logs", "s3", "sts")
