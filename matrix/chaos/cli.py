@@ -10,7 +10,7 @@ emulators (matrix/targets/strict_front.py).
 
 The first line on stdout is exactly the URL it listens on (`http://127.0.0.1:PORT`), flushed, so a
 script can read it and point `AWS_ENDPOINT_URL` (or terraform's endpoints) there. It serves until
-SIGINT or SIGTERM, then prints a summary on stderr (requests, faults, internal and upstream errors;
+SIGINT or SIGTERM, then prints a summary on stderr (requests, faults, requests it could not classify, upstream errors;
 with `--strict` the calls judged, refused, forwarded unjudged and failed to judge) and exits 0. While it
 serves, stderr names once per operation each call forwarded unjudged or failed to judge (never a body
 or header). Bad input (unknown service, operation or error code in the rules, a malformed file, a bad
@@ -108,8 +108,8 @@ def summary_lines(summary: dict) -> list[str]:
     """The exit summary: requests and faults, internal and upstream errors, and in strict mode what was
     judged, refused, forwarded unjudged (by operation and reason) and what failed to be judged."""
     lines = [f"fault proxy: {summary['requests']} request(s), {summary['faults']['total']} fault(s) injected: "
-             f"{json.dumps(summary['faults']['by_rule'])}; {summary['internal_errors']} internal error(s) "
-             f"(forwarded untouched), {summary['upstream_errors']} upstream error(s)"]
+             f"{json.dumps(summary['faults']['by_rule'])}; {summary['internal_errors']} request(s) it could "
+             f"not classify (forwarded untouched), {summary['upstream_errors']} upstream error(s)"]
     strict = summary["strict"]
     if strict is not None:
         lines.append(f"strict: {strict['judged']} call(s) judged, {strict['refused']} refused: "

@@ -562,7 +562,7 @@ class FaultProxy:
                 info, faults = None, []
                 with self._stats_lock:
                     self._internal_errors += 1
-                self._notice_once(("internal", _where(exc)), f"fault proxy: internal error reading a {method} "
+                self._notice_once(("internal", _where(exc)), f"fault proxy: could not classify a {method} "
                                   f"request ({_where(exc)}): forwarded untouched"
                                   f"{', unjudged' if strict is not None else ''}, faults not drawn (a bug of ours; "
                                   f"logged once per place)")
