@@ -237,3 +237,35 @@ def test_in_place_updates_are_judged_as_the_create_call_is(strict, moto_url):
         == ("InvalidParameterException", "schema-pattern")
     assert _refusal(lambda: logs.tag_log_group(logGroupName=group, tags={"aws:owner": "x"}))[:2] \
         == ("InvalidParameterException", "tag-reserved-prefix")
+
+
+def test_a_runs_judging_gaps_are_what_grew_while_it_ran():
+    """The front serves every run on its emulator: a run counts only what grew between its two stats
+    (matrix/targets/strict_front.py), and each kind of gap gets its warning and its SARIF notification."""
+    from matrix.targets.strict_front import judging_gaps
+
+    def snap(judged, unjudged, errors, internal):
+        return {"internal_errors": internal, "strict": {"judged": judged, "unjudged_by_call": unjudged,
+                                                        "errors_by_call": errors}}
+
+    before = snap(10, {"logs.PutRetentionPolicy": {"malformed JSON body": 2}}, {"ec2.CreateVpc": 1}, 1)
+    same = judging_gaps(before, before)
+    assert same is not None and same.empty and same.lines() == [] and same.notifications() == []
+    after = snap(25, {"logs.PutRetentionPolicy": {"malformed JSON body": 2, "chunked body": 1},
+                      "s3.PutObject": {"body over 1048576 bytes": 3}}, {"ec2.CreateVpc": 3}, 2)
+    gaps = judging_gaps(before, after, "build/emulators/strict-moto.log")
+    assert gaps is not None and gaps.judged == 15
+    assert gaps.unjudged == {"logs.PutRetentionPolicy": {"chunked body": 1},
+                             "s3.PutObject": {"body over 1048576 bytes": 3}}
+    assert gaps.errors == {"ec2.CreateVpc": 2} and gaps.internal == 1
+    assert [n["id"] for n in gaps.notifications()] == ["strict-unjudged", "strict-judging-error",
+                                                        "proxy-internal-error"]
+    assert [n["level"] for n in gaps.notifications()] == ["warning", "error", "error"]
+    lines = gaps.lines()
+    assert lines[0].startswith("WARNING strict: 4 call(s) forwarded unjudged: logs.PutRetentionPolicy "
+                               "(chunked body: 1); s3.PutObject (body over 1048576 bytes: 3)")
+    assert "judging failed on 2 call(s)" in lines[1] and "build/emulators/strict-moto.log" in lines[1]
+    assert lines[2].startswith("WARNING strict: 1 request(s) could not be classified")
+    assert all("internal error" not in line for line in lines)  # never stackmatrix's crash line
+    # a front that did not answer, or one without strict mode: nothing is claimed either way
+    assert judging_gaps(None, after) is None and judging_gaps(before, {"strict": None}) is None

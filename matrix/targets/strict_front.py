@@ -76,31 +76,32 @@ class JudgingGaps:
     def empty(self) -> bool:
         return not (self.unjudged or self.errors or self.internal)
 
-    def lines(self) -> list[str]:
-        """The run summary's warnings ([] when every call the front should judge was judged)."""
+    def _entries(self) -> list[tuple[str, str, str]]:
+        """(SARIF id, level, text) of each kind of gap there is."""
         out = []
+        report = f"a stackmatrix bug: please report it with {self.log or 'the front log'}"
         if self.unjudged:
             calls = "; ".join(f"{call} ({', '.join(f'{why}: {n}' for why, n in reasons.items())})"
                               for call, reasons in sorted(self.unjudged.items()))
             n = sum(sum(r.values()) for r in self.unjudged.values())
-            out.append(f"WARNING strict: {n} call(s) forwarded unjudged: {calls}: AWS's constraints were not "
-                       "checked on them, only the emulator judged them")
+            out.append(("strict-unjudged", "warning", f"strict: {n} call(s) forwarded unjudged: {calls}: AWS's "
+                        "constraints were not checked on them, only the emulator judged them"))
         if self.errors:
             calls = "; ".join(f"{call}: {n}" for call, n in sorted(self.errors.items()))
-            out.append(f"WARNING strict: judging failed on {sum(self.errors.values())} call(s), forwarded "
-                       f"unjudged: {calls} (a stackmatrix bug: please report it with {self.log or 'the front log'})")
+            out.append(("strict-judging-error", "error", f"strict: judging failed on {sum(self.errors.values())} "
+                        f"call(s), forwarded unjudged: {calls} ({report})"))
         if self.internal:
-            out.append(f"WARNING strict: {self.internal} request(s) could not be classified and were forwarded "
-                       f"untouched (a stackmatrix bug: please report it with {self.log or 'the front log'})")
+            out.append(("proxy-internal-error", "error", f"strict: {self.internal} request(s) could not be "
+                        f"classified and were forwarded untouched ({report})"))
         return out
+
+    def lines(self) -> list[str]:
+        """The run summary's warnings ([] when every call the front should judge was judged)."""
+        return [f"WARNING {text}" for _id, _level, text in self._entries()]
 
     def notifications(self) -> list[dict[str, str]]:
         """The same, as SARIF tool execution notifications (build/findings.sarif): id, level, text."""
-        ids = ("strict-unjudged", "warning"), ("strict-judging-error", "error"), ("proxy-internal-error", "error")
-        kinds = (bool(self.unjudged), bool(self.errors), bool(self.internal))
-        return [{"id": rid, "level": level, "text": line.removeprefix("WARNING ")}
-                for (rid, level), line in zip([k for k, on in zip(ids, kinds, strict=True) if on], self.lines(),
-                                              strict=True)]
+        return [{"id": rid, "level": level, "text": text} for rid, level, text in self._entries()]
 
     def to_dict(self) -> dict[str, Any]:
         return {"judged": self.judged, "unjudged": self.unjudged or {}, "errors": self.errors or {},
