@@ -373,14 +373,20 @@ class StateBackend:
             return {"ID": "?", "Who": "unreadable lock file"}, etag
 
     def _table_holder(self) -> dict[str, Any] | None:
+        return self._table_lock()[0]
+
+    def _table_lock(self) -> tuple[dict[str, Any] | None, str | None]:
+        """The lock table's holder and the item's Info as stored (what a conditional delete names)."""
         item = self.ddb.get_item(TableName=self.config.dynamodb_table, ConsistentRead=True,
                                  Key={"LockID": {"S": self.config.lock_path}}).get("Item")
         if item and "Info" in item:
+            info = item["Info"]["S"]
             try:
-                return json.loads(item["Info"]["S"])
+                holder = json.loads(info)
             except ValueError:
-                return {"ID": "?", "Who": "unreadable lock item"}
-        return None
+                holder = None
+            return (holder if isinstance(holder, dict) else {"ID": "?", "Who": "unreadable lock item"}), info
+        return None, None
 
     def try_lock(self, info: LockInfo) -> bool:
         """Take the lock described by `info` now, if nobody holds it; False when it is held.
@@ -473,8 +479,8 @@ class StateBackend:
         Each delete is conditional on the lock read for the check (the lock file's ETag, the table item's
         Info): a lock another process took between the check and the delete is never released."""
         holder, etag = self._lockfile() if self.config.use_lockfile else (None, "")
-        if holder is None and self.config.dynamodb_table:
-            holder = self._table_holder()
+        in_table, info = self._table_lock() if self.config.dynamodb_table else (None, None)
+        holder = holder or in_table
         if holder is None:
             return
         if holder.get("ID") != lock_id:
@@ -483,18 +489,9 @@ class StateBackend:
                 f"(ID {holder.get('ID')!r}, held by {holder.get('Who')}); nothing was released")
         if etag and not self._delete_lockfile(etag):
             raise self._replaced(lock_id, self._lockfile_holder())
-        if self.config.dynamodb_table:
-            item = self.ddb.get_item(TableName=self.config.dynamodb_table, ConsistentRead=True,
-                                     Key={"LockID": {"S": self.config.lock_path}}).get("Item")
-            info = (item or {}).get("Info", {}).get("S")
-            if info is None:
-                return  # nothing in the table (the lock file held it, or it was released meanwhile)
-            try:
-                ours = json.loads(info).get("ID") == lock_id
-            except (ValueError, AttributeError):
-                ours = False
-            if not ours:
-                raise self._replaced(lock_id, self._table_holder())
+        if in_table is not None:  # none: the lock file held it alone
+            if in_table.get("ID") != lock_id:
+                raise self._replaced(lock_id, in_table)
             try:
                 self.ddb.delete_item(TableName=self.config.dynamodb_table,
                                      Key={"LockID": {"S": self.config.lock_path}},
@@ -502,8 +499,9 @@ class StateBackend:
                                      ExpressionAttributeValues={":info": {"S": info}})
             except ClientError as exc:
                 if _code(exc) == "ConditionalCheckFailedException":
-                    if self._table_holder() is not None:
-                        raise self._replaced(lock_id, self._table_holder()) from exc
+                    now = self._table_holder()
+                    if now is not None:
+                        raise self._replaced(lock_id, now) from exc
                     return  # released meanwhile (force-unlocked): nothing left to release
                 if _code(exc) != "ResourceNotFoundException":
                     raise
