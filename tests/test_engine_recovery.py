@@ -26,7 +26,9 @@ sees, retries or fails on).
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,8 @@ from matrix.chaos.proxy import FaultProxy
 from matrix.chaos.rules import rule
 from matrix.clients import ClientFactory
 from matrix.engines.embedded.engine import EmbeddedEngine, EngineOptions, Journal, Persister, PreventDestroy
-from matrix.state.backend import StateWriteFailed
+from matrix.errors import StackmatrixError
+from matrix.state.backend import LockInfo, StateBackend, StateConflict, StateWriteFailed
 from matrix.state.tfstate import State
 from tests.test_engine_lifecycle import doc, vpc
 from tests.test_state_persist import _until
@@ -254,10 +257,6 @@ def test_a_lock_write_whose_answer_was_lost_is_ours_after_the_retry(faulty, prox
 # -- 7. the digest write of a state write fails ------------------------------------------------------
 
 def test_a_failed_digest_write_is_repaired_by_the_next_apply(faulty, proxy, tmp_path):
-    import hashlib
-
-    from matrix.state.backend import StateBackend, StateConflict
-
     engine = _engine(faulty, tmp_path, vpc(), **LOCK_IN_TABLE)
     engine.apply()
     backend, state = engine.backend, engine.state
@@ -305,12 +304,6 @@ def test_a_failed_digest_write_is_repaired_by_the_next_apply(faulty, proxy, tmp_
 ], ids=["lockfile", "table"])
 def test_releasing_a_lock_never_deletes_one_another_process_took_meanwhile(faulty, proxy, cell_access, tmp_path,
                                                                           backend, service, operation):
-    import threading
-    import time
-
-    from matrix.errors import StackmatrixError
-    from matrix.state.backend import LockInfo, StateBackend
-
     engine = _engine(faulty, tmp_path, {}, **backend)
     engine.backend_check(bootstrap=True)
     ours = engine.backend.lock("OperationTypeApply", {"cell": "rec"})
@@ -329,9 +322,7 @@ def test_releasing_a_lock_never_deletes_one_another_process_took_meanwhile(fault
 
     releasing = threading.Thread(target=release)
     releasing.start()
-    deadline = time.monotonic() + 10
-    while proxy.stats()["rule_counters"]["slow-delete"]["matched"] < 1 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    _until(lambda: proxy.stats()["rule_counters"]["slow-delete"]["matched"] >= 1, 10)
     other = StateBackend(ClientFactory(cell_access), engine.backend.config, tmp_path / "other")
     other.unlock(ours.ID, force=True)
     theirs = LockInfo.new("OperationTypeApply", engine.backend.config.lock_path, {"cell": "other"})
